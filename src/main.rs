@@ -1,0 +1,118 @@
+//! The `confab` binary: parses the command line and hands over to the library,
+//! turning errors into a one-line message on stderr and exit status 1.
+
+use std::error::Error;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio_util::sync::CancellationToken;
+
+use confab::cli::{Cli, Command, ServerArgs};
+use confab::config::{Settings, TlsSource};
+use confab::{telemetry, tls};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Server(args) => server(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("confab: {}", report(err.as_ref()));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn server(args: &ServerArgs) -> Result<(), Box<dyn Error>> {
+    let settings = Settings::load(args)?;
+    telemetry::init(&settings.log_level);
+    if args.check {
+        return check(args, &settings);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(serve(settings))
+}
+
+async fn serve(settings: Settings) -> Result<(), Box<dyn Error>> {
+    let shutdown = CancellationToken::new();
+    // Registered before the server starts, so a signal that arrives during
+    // startup is not lost (nor kills the process the default way).
+    let signals = ShutdownSignals::register()?;
+    tokio::spawn(signals.cancel_on_first(shutdown.clone()));
+    confab::server::run(settings, shutdown).await?;
+    Ok(())
+}
+
+/// `--check`: the configuration is valid (or `Settings::load` failed already);
+/// now the certificate, without generating one.
+fn check(args: &ServerArgs, settings: &Settings) -> Result<(), Box<dyn Error>> {
+    let identity = tls::check_identity(&settings.tls, &settings.state_dir)?;
+    match &args.config {
+        Some(path) => println!("config OK: {}", path.display()),
+        None => println!("config OK: no config file, built-in defaults"),
+    }
+    for listener in &settings.listeners {
+        let kind = if listener.tls { "tls" } else { "plaintext" };
+        println!("listen {} ({kind})", listener.addr);
+    }
+    match identity {
+        Some(identity) => println!(
+            "certificate {} ({})",
+            identity.fingerprint,
+            identity.cert_path.display()
+        ),
+        None => println!(
+            "certificate will be generated in {} at first start",
+            settings.state_dir.display()
+        ),
+    }
+    if settings.tls == TlsSource::SelfSigned && settings.listeners.iter().all(|l| !l.tls) {
+        println!("note: no listener uses TLS, the certificate is unused");
+    }
+    Ok(())
+}
+
+/// SIGINT and SIGTERM, the two ways a user or a service manager asks us to stop.
+struct ShutdownSignals {
+    interrupt: Signal,
+    terminate: Signal,
+}
+
+impl ShutdownSignals {
+    fn register() -> std::io::Result<ShutdownSignals> {
+        Ok(ShutdownSignals {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    async fn cancel_on_first(mut self, shutdown: CancellationToken) {
+        let name = tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+        };
+        tracing::info!("shutting down on {name}");
+        shutdown.cancel();
+    }
+}
+
+/// The error and its causes, joined by ": ". A cause whose text the message
+/// already holds is skipped: many errors repeat their source in their own text.
+fn report(err: &dyn Error) -> String {
+    let mut message = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
+}

@@ -1,0 +1,317 @@
+//! Server frames: responses (`ok`, `error`) and events, serialized once into a
+//! shared [`Frame`] that every recipient's queue and the room history hold by
+//! reference. Field order on the wire follows the protocol's examples: `type`
+//! first, then `id`, then the payload.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use super::error::ProtocolError;
+use super::names::{Nick, RoomName};
+use super::request::RequestId;
+
+/// One serialized server frame, without its trailing newline. Cloning is a
+/// reference-count increment, so a fan-out to many members costs no copies.
+pub type Frame = Arc<RawValue>;
+
+/// Serializes a frame once.
+pub fn encode<T: Serialize>(value: &T) -> Frame {
+    // Our frame types are plain structs with string keys: serializing them
+    // cannot fail, short of running out of memory.
+    let raw = serde_json::value::to_raw_value(value).expect("server frames always serialize");
+    Arc::from(raw)
+}
+
+#[derive(Serialize)]
+struct Reply<'a, P> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a RequestId>,
+    #[serde(flatten)]
+    payload: P,
+}
+
+/// An `ok` response carrying `payload`'s fields.
+pub fn ok<P: Serialize>(id: Option<&RequestId>, payload: P) -> Frame {
+    encode(&Reply {
+        kind: "ok",
+        id,
+        payload,
+    })
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    code: &'static str,
+    message: &'a str,
+}
+
+/// An `error` response.
+pub fn error(id: Option<&RequestId>, error: &ProtocolError) -> Frame {
+    encode(&Reply {
+        kind: "error",
+        id,
+        payload: ErrorBody {
+            code: error.code(),
+            message: &error.to_string(),
+        },
+    })
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+/// A chat message, as fanned out and as stored in history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<RoomName>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<Nick>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    pub ts: String,
+    pub from: Nick,
+    pub text: String,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub action: bool,
+}
+
+/// Every frame the server sends that is not a response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    Message(Message),
+    Join {
+        room: RoomName,
+        nick: Nick,
+        ts: String,
+    },
+    Leave {
+        room: RoomName,
+        nick: Nick,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        ts: String,
+    },
+    Nick {
+        old: Nick,
+        new: Nick,
+        ts: String,
+    },
+    Topic {
+        room: RoomName,
+        topic: String,
+        by: Nick,
+        ts: String,
+    },
+    Typing {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<RoomName>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        to: Option<Nick>,
+        nick: Nick,
+        active: bool,
+    },
+    Ping,
+    Bye {
+        reason: String,
+    },
+}
+
+impl Event {
+    pub fn encode(&self) -> Frame {
+        encode(self)
+    }
+}
+
+/// Why the server closes a connection: the `reason` of its last frame, `bye`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ByeReason {
+    Quit,
+    Shutdown,
+    IdleTimeout,
+    RegistrationTimeout,
+    SlowConsumer,
+    Flooding,
+    ServerFull,
+    AuthFailed,
+}
+
+impl ByeReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ByeReason::Quit => "quit",
+            ByeReason::Shutdown => "server shutting down",
+            ByeReason::IdleTimeout => "idle timeout",
+            ByeReason::RegistrationTimeout => "registration timeout",
+            ByeReason::SlowConsumer => "slow consumer",
+            ByeReason::Flooding => "flooding",
+            ByeReason::ServerFull => "server full",
+            ByeReason::AuthFailed => "auth failed",
+        }
+    }
+
+    pub fn frame(self) -> Frame {
+        Event::Bye {
+            reason: self.as_str().to_owned(),
+        }
+        .encode()
+    }
+}
+
+/// The `limits` object of the `hello` response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdvertisedLimits {
+    pub max_line_bytes: usize,
+    pub max_text_bytes: usize,
+    pub max_rooms: usize,
+    pub history_max: usize,
+}
+
+/// `hello` response payload.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HelloOk {
+    pub nick: Nick,
+    pub server: String,
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub motd: Option<String>,
+    pub limits: AdvertisedLimits,
+}
+
+/// `join` response payload.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JoinOk {
+    pub room: RoomName,
+    pub topic: String,
+    pub members: Vec<Nick>,
+    pub history: Vec<Frame>,
+    pub more: bool,
+}
+
+/// Payload naming just a room (`leave`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RoomOk {
+    pub room: RoomName,
+}
+
+/// `message` response payload: `seq` only for room messages.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MessageOk {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    pub ts: String,
+}
+
+/// `nick` response payload.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NickOk {
+    pub nick: Nick,
+}
+
+/// `topic` response payload.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TopicOk {
+    pub room: RoomName,
+    pub topic: String,
+}
+
+/// One entry of the `rooms` response.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RoomSummary {
+    pub room: RoomName,
+    pub members: usize,
+    pub topic: String,
+}
+
+/// `rooms` response payload.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RoomsOk {
+    pub rooms: Vec<RoomSummary>,
+}
+
+/// `who` response payload.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WhoOk {
+    pub room: RoomName,
+    pub members: Vec<Nick>,
+}
+
+/// `history` response payload.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HistoryOk {
+    pub room: RoomName,
+    pub messages: Vec<Frame>,
+    pub more: bool,
+}
+
+/// An `ok` with no payload (`typing`, `ping`, `quit`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct Empty {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn responses_put_type_and_id_first() {
+        let id = RequestId::Int(1);
+        let frame = ok(
+            Some(&id),
+            RoomOk {
+                room: RoomName::parse("ops").unwrap(),
+            },
+        );
+        assert_eq!(frame.get(), r#"{"type":"ok","id":1,"room":"ops"}"#);
+        assert_eq!(ok(None, Empty {}).get(), r#"{"type":"ok"}"#);
+        let frame = error(None, &ProtocolError::NotRegistered);
+        assert_eq!(
+            frame.get(),
+            r#"{"type":"error","code":"not_registered","message":"send hello first"}"#
+        );
+    }
+
+    #[test]
+    fn message_events_match_the_protocol_examples() {
+        let message = Message {
+            room: Some(RoomName::parse("general").unwrap()),
+            to: None,
+            seq: Some(42),
+            ts: "2026-11-21T10:15:30.123Z".into(),
+            from: Nick::parse("alice").unwrap(),
+            text: "hi\nthere".into(),
+            action: false,
+        };
+        assert_eq!(
+            Event::Message(message.clone()).encode().get(),
+            r#"{"type":"message","room":"general","seq":42,"ts":"2026-11-21T10:15:30.123Z","from":"alice","text":"hi\nthere"}"#
+        );
+        let action = Event::Message(Message {
+            action: true,
+            ..message
+        });
+        assert!(action.encode().get().ends_with(r#","action":true}"#));
+    }
+
+    #[test]
+    fn history_embeds_stored_frames_verbatim() {
+        let stored = Event::Ping.encode();
+        let frame = ok(
+            None,
+            HistoryOk {
+                room: RoomName::parse("ops").unwrap(),
+                messages: vec![stored],
+                more: false,
+            },
+        );
+        assert_eq!(
+            frame.get(),
+            r#"{"type":"ok","room":"ops","messages":[{"type":"ping"}],"more":false}"#
+        );
+    }
+}

@@ -1,0 +1,12 @@
+//! The confab wire protocol, version 1: line-delimited JSON frames. This module is
+//! pure (no I/O): the line codec, request parsing and validation, and the frames
+//! the server sends. Server and client share this one definition of every frame.
+
+pub mod codec;
+pub mod error;
+pub mod frames;
+pub mod names;
+pub mod request;
+pub mod time;
+
+pub use error::ProtocolError;

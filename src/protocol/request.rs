@@ -1,0 +1,453 @@
+//! Client requests: turning one inbound line into a typed [`Request`], checked in
+//! the order the protocol fixes — frame (`bad_frame`), shape (`bad_request`,
+//! `unknown_type`), then names and text (`bad_nick`, `bad_room`, `bad_text`).
+//! State checks (`not_registered`, `not_in_room`, …) belong to the server.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::error::ProtocolError;
+use super::names::{check_reason, check_text, check_topic, Nick, RoomName};
+
+/// Longest string `id`, in bytes.
+pub const MAX_ID_BYTES: usize = 64;
+
+/// A request's `id`, echoed verbatim in its response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RequestId {
+    Int(i64),
+    Str(String),
+}
+
+/// Where a `message` or `typing` goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Room(RoomName),
+    User(Nick),
+}
+
+/// Which page a `history` request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryPage {
+    /// The newest messages.
+    Newest,
+    /// Messages with a seq below this one, the newest of them.
+    Before(u64),
+    /// Messages with a seq above this one, the oldest of them.
+    After(u64),
+}
+
+/// A well-formed request whose names and text passed validation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    Hello {
+        nick: Nick,
+        password: Option<String>,
+        client: Option<String>,
+    },
+    Join {
+        room: RoomName,
+        history: Option<u64>,
+        since: Option<u64>,
+    },
+    Leave {
+        room: RoomName,
+        reason: Option<String>,
+    },
+    Message {
+        target: Target,
+        text: String,
+        action: bool,
+    },
+    Typing {
+        target: Target,
+        active: bool,
+    },
+    Nick {
+        nick: Nick,
+    },
+    Topic {
+        room: RoomName,
+        topic: String,
+    },
+    Rooms,
+    Who {
+        room: RoomName,
+    },
+    History {
+        room: RoomName,
+        page: HistoryPage,
+        limit: Option<u64>,
+    },
+    Ping,
+    Quit {
+        reason: Option<String>,
+    },
+}
+
+/// One non-blank inbound line, parsed as far as it goes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Envelope {
+    /// The id to echo; `None` when absent or invalid.
+    pub id: Option<RequestId>,
+    /// `ping` and `quit` take no token from the rate limiter.
+    pub rate_exempt: bool,
+    pub request: Result<Request, ProtocolError>,
+}
+
+impl Envelope {
+    /// A line rejected before any request could be read from it.
+    pub fn rejected(error: ProtocolError) -> Envelope {
+        Envelope {
+            id: None,
+            rate_exempt: false,
+            request: Err(error),
+        }
+    }
+}
+
+/// Parses one line (without its terminator). `None` for a blank line, which the
+/// protocol ignores without a response.
+pub fn parse_line(line: &[u8], max_text_bytes: usize) -> Option<Envelope> {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return None;
+    }
+    let Ok(text) = std::str::from_utf8(line) else {
+        return Some(Envelope::rejected(ProtocolError::BadFrame(
+            "the line is not valid UTF-8".into(),
+        )));
+    };
+    let object = match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(object)) => object,
+        Ok(_) => {
+            return Some(Envelope::rejected(ProtocolError::BadFrame(
+                "a frame must be a JSON object".into(),
+            )))
+        }
+        Err(e) => {
+            return Some(Envelope::rejected(ProtocolError::BadFrame(format!(
+                "not valid JSON: {e}"
+            ))))
+        }
+    };
+    Some(parse_object(&object, max_text_bytes))
+}
+
+fn parse_object(object: &Map<String, Value>, max_text_bytes: usize) -> Envelope {
+    let id = match object.get("id").map(parse_id).transpose() {
+        Ok(id) => id,
+        Err(e) => return Envelope::rejected(e),
+    };
+    let Some(Value::String(kind)) = object.get("type") else {
+        return Envelope {
+            id,
+            rate_exempt: false,
+            request: Err(bad_request("`type` must be a string")),
+        };
+    };
+    Envelope {
+        id,
+        rate_exempt: kind == "ping" || kind == "quit",
+        request: parse_request(kind, &Fields(object), max_text_bytes),
+    }
+}
+
+fn parse_id(value: &Value) -> Result<RequestId, ProtocolError> {
+    match value {
+        Value::String(s) if s.len() <= MAX_ID_BYTES => Ok(RequestId::Str(s.clone())),
+        Value::Number(n) if n.is_i64() => Ok(RequestId::Int(n.as_i64().unwrap_or_default())),
+        _ => Err(bad_request(
+            "`id` must be a string of at most 64 bytes or a 64-bit signed integer",
+        )),
+    }
+}
+
+fn parse_request(
+    kind: &str,
+    fields: &Fields,
+    max_text_bytes: usize,
+) -> Result<Request, ProtocolError> {
+    match kind {
+        "hello" => {
+            let nick = fields.string("nick")?;
+            let password = fields.opt_string("password")?;
+            let client = fields.opt_string("client")?;
+            Ok(Request::Hello {
+                nick: Nick::parse(nick)?,
+                password: password.map(str::to_owned),
+                client: client.map(str::to_owned),
+            })
+        }
+        "join" => {
+            let room = fields.string("room")?;
+            let history = fields.opt_count("history")?;
+            let since = fields.opt_count("since")?;
+            Ok(Request::Join {
+                room: RoomName::parse(room)?,
+                history,
+                since,
+            })
+        }
+        "leave" => {
+            let room = fields.string("room")?;
+            let reason = fields.opt_string("reason")?;
+            Ok(Request::Leave {
+                room: RoomName::parse(room)?,
+                reason: parse_reason(reason)?,
+            })
+        }
+        "message" => {
+            let target = fields.target()?;
+            let text = fields.string("text")?;
+            let action = fields.opt_bool("action")?.unwrap_or(false);
+            let target = target.validate()?;
+            check_text(text, max_text_bytes)?;
+            Ok(Request::Message {
+                target,
+                text: text.to_owned(),
+                action,
+            })
+        }
+        "typing" => {
+            let target = fields.target()?;
+            let active = fields.opt_bool("active")?.unwrap_or(true);
+            Ok(Request::Typing {
+                target: target.validate()?,
+                active,
+            })
+        }
+        "nick" => Ok(Request::Nick {
+            nick: Nick::parse(fields.string("nick")?)?,
+        }),
+        "topic" => {
+            let room = fields.string("room")?;
+            let topic = fields.string("topic")?;
+            let room = RoomName::parse(room)?;
+            check_topic(topic)?;
+            Ok(Request::Topic {
+                room,
+                topic: topic.to_owned(),
+            })
+        }
+        "rooms" => Ok(Request::Rooms),
+        "who" => Ok(Request::Who {
+            room: RoomName::parse(fields.string("room")?)?,
+        }),
+        "history" => {
+            let room = fields.string("room")?;
+            let page = match (fields.opt_count("before")?, fields.opt_count("after")?) {
+                (Some(_), Some(_)) => {
+                    return Err(bad_request("`before` and `after` exclude each other"))
+                }
+                (Some(before), None) => HistoryPage::Before(before),
+                (None, Some(after)) => HistoryPage::After(after),
+                (None, None) => HistoryPage::Newest,
+            };
+            let limit = fields.opt_count("limit")?;
+            Ok(Request::History {
+                room: RoomName::parse(room)?,
+                page,
+                limit,
+            })
+        }
+        "ping" => Ok(Request::Ping),
+        "quit" => {
+            let reason = fields.opt_string("reason")?;
+            Ok(Request::Quit {
+                reason: parse_reason(reason)?,
+            })
+        }
+        other => Err(ProtocolError::UnknownType(other.to_owned())),
+    }
+}
+
+/// An empty reason is no reason.
+fn parse_reason(reason: Option<&str>) -> Result<Option<String>, ProtocolError> {
+    match reason {
+        None | Some("") => Ok(None),
+        Some(reason) => {
+            check_reason(reason)?;
+            Ok(Some(reason.to_owned()))
+        }
+    }
+}
+
+fn bad_request(why: &str) -> ProtocolError {
+    ProtocolError::BadRequest(why.to_owned())
+}
+
+/// A `room` or `to` whose shape is checked but whose name is not yet.
+enum RawTarget<'a> {
+    Room(&'a str),
+    User(&'a str),
+}
+
+impl RawTarget<'_> {
+    fn validate(self) -> Result<Target, ProtocolError> {
+        match self {
+            RawTarget::Room(room) => Ok(Target::Room(RoomName::parse(room)?)),
+            RawTarget::User(nick) => Ok(Target::User(Nick::parse(nick)?)),
+        }
+    }
+}
+
+/// Typed access to a request's fields, where `null` counts as absent.
+struct Fields<'a>(&'a Map<String, Value>);
+
+impl<'a> Fields<'a> {
+    fn get(&self, key: &str) -> Option<&'a Value> {
+        self.0.get(key).filter(|value| !value.is_null())
+    }
+
+    fn string(&self, key: &str) -> Result<&'a str, ProtocolError> {
+        self.opt_string(key)?
+            .ok_or_else(|| ProtocolError::BadRequest(format!("`{key}` is required")))
+    }
+
+    fn opt_string(&self, key: &str) -> Result<Option<&'a str>, ProtocolError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(ProtocolError::BadRequest(format!(
+                "`{key}` must be a string"
+            ))),
+        }
+    }
+
+    fn opt_bool(&self, key: &str) -> Result<Option<bool>, ProtocolError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(ProtocolError::BadRequest(format!(
+                "`{key}` must be true or false"
+            ))),
+        }
+    }
+
+    fn opt_count(&self, key: &str) -> Result<Option<u64>, ProtocolError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Number(n)) if n.is_u64() => Ok(n.as_u64()),
+            Some(_) => Err(ProtocolError::BadRequest(format!(
+                "`{key}` must be a non-negative integer"
+            ))),
+        }
+    }
+
+    fn target(&self) -> Result<RawTarget<'a>, ProtocolError> {
+        match (self.opt_string("room")?, self.opt_string("to")?) {
+            (Some(room), None) => Ok(RawTarget::Room(room)),
+            (None, Some(nick)) => Ok(RawTarget::User(nick)),
+            (Some(_), Some(_)) => Err(bad_request("`room` and `to` exclude each other")),
+            (None, None) => Err(bad_request("either `room` or `to` is required")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Envelope {
+        parse_line(line.as_bytes(), 4096).expect("not blank")
+    }
+
+    fn code(line: &str) -> &'static str {
+        parse(line).request.unwrap_err().code()
+    }
+
+    #[test]
+    fn blank_lines_are_ignored() {
+        assert_eq!(parse_line(b"", 10), None);
+        assert_eq!(parse_line(b" \t\r ", 10), None);
+    }
+
+    #[test]
+    fn frame_errors() {
+        let cases = [
+            &b"\xff\xfe"[..],
+            b"not json",
+            b"[1,2]",
+            b"\"str\"",
+            br#"{"type":"ping","x":"\ud800"}"#,
+        ];
+        for line in cases {
+            let envelope = parse_line(line, 10).unwrap();
+            assert_eq!(envelope.request.unwrap_err().code(), "bad_frame");
+            assert_eq!(envelope.id, None);
+        }
+        assert_eq!(cases.len(), 5);
+    }
+
+    #[test]
+    fn id_rules() {
+        assert_eq!(
+            parse(r#"{"type":"ping","id":"abc"}"#).id,
+            Some(RequestId::Str("abc".into()))
+        );
+        assert_eq!(
+            parse(r#"{"type":"ping","id":-9223372036854775808}"#).id,
+            Some(RequestId::Int(i64::MIN))
+        );
+        let long = "x".repeat(65);
+        let bad = [
+            format!(r#"{{"type":"ping","id":"{long}"}}"#),
+            r#"{"type":"ping","id":1.5}"#.to_owned(),
+            r#"{"type":"ping","id":true}"#.to_owned(),
+            r#"{"type":"ping","id":null}"#.to_owned(),
+            r#"{"type":"ping","id":[1]}"#.to_owned(),
+            r#"{"type":"ping","id":9223372036854775808}"#.to_owned(),
+        ];
+        for line in &bad {
+            let envelope = parse(line);
+            assert_eq!(envelope.id, None, "{line}");
+            assert_eq!(envelope.request.unwrap_err().code(), "bad_request");
+        }
+        assert_eq!(bad.len(), 6);
+    }
+
+    #[test]
+    fn shape_is_checked_before_names() {
+        assert_eq!(code(r#"{"id":1}"#), "bad_request");
+        assert_eq!(code(r#"{"type":5}"#), "bad_request");
+        assert_eq!(code(r#"{"type":"dance"}"#), "unknown_type");
+        assert_eq!(code(r#"{"type":"message","room":"BAD ROOM","text":5}"#), "bad_request");
+        assert_eq!(code(r#"{"type":"message","room":"BAD ROOM","text":"hi"}"#), "bad_room");
+        assert_eq!(code(r#"{"type":"message","room":"ok","to":"bob","text":"hi"}"#), "bad_request");
+        assert_eq!(code(r#"{"type":"message","to":"9bob","text":"hi"}"#), "bad_nick");
+        assert_eq!(code(r#"{"type":"message","room":"ok","text":" "}"#), "bad_text");
+        assert_eq!(code(r#"{"type":"history","room":"ok","before":1,"after":2}"#), "bad_request");
+        assert_eq!(code(r#"{"type":"history","room":"ok","limit":-1}"#), "bad_request");
+        assert_eq!(code(r#"{"type":"join","room":"ok","since":1.0}"#), "bad_request");
+    }
+
+    #[test]
+    fn null_counts_as_absent() {
+        let envelope = parse(r##"{"type":"join","room":"#Ops","history":null,"since":null}"##);
+        assert_eq!(
+            envelope.request,
+            Ok(Request::Join {
+                room: RoomName::parse("ops").unwrap(),
+                history: None,
+                since: None
+            })
+        );
+        assert_eq!(code(r#"{"type":"join","room":null}"#), "bad_request");
+    }
+
+    #[test]
+    fn rate_exemption_is_for_ping_and_quit() {
+        assert!(parse(r#"{"type":"ping"}"#).rate_exempt);
+        assert!(parse(r#"{"type":"quit","reason":5}"#).rate_exempt);
+        assert!(!parse(r#"{"type":"rooms"}"#).rate_exempt);
+    }
+
+    #[test]
+    fn empty_reason_is_no_reason() {
+        assert_eq!(
+            parse(r#"{"type":"quit","reason":""}"#).request,
+            Ok(Request::Quit { reason: None })
+        );
+    }
+}

@@ -1,0 +1,267 @@
+//! The server's shared directory: who is connected under which nick, and which
+//! rooms exist. Lock order is always directory, then room, then a client's own
+//! small locks (nick, outbox), so no two paths can wait on each other. Messages
+//! only take their room's lock: the directory is for joins, leaves, nick changes
+//! and lookups.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::config::Settings;
+use crate::protocol::frames::{Event, Frame, JoinOk, RoomSummary};
+use crate::protocol::names::{Nick, RoomName};
+use crate::protocol::request::HistoryPage;
+use crate::protocol::time;
+use crate::protocol::ProtocolError;
+
+use super::outbox::Outbox;
+use super::room::Room;
+
+/// A registered connection as others see it: its nick and its outbound queue.
+#[derive(Debug)]
+pub struct Client {
+    id: u64,
+    nick: Mutex<Nick>,
+    outbox: Arc<Outbox>,
+}
+
+impl Client {
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub fn nick(&self) -> Nick {
+        self.nick
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    fn set_nick(&self, nick: Nick) {
+        *self.nick.lock().unwrap_or_else(|p| p.into_inner()) = nick;
+    }
+
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+}
+
+/// Which history a `join` asks for.
+#[derive(Debug, Clone, Copy)]
+pub enum JoinHistory {
+    /// The newest `n` messages.
+    Last(usize),
+    /// Every message after this seq (up to `history_max`).
+    Since(u64),
+}
+
+#[derive(Debug, Default)]
+struct Directory {
+    /// Registered clients by case-folded nick.
+    nicks: HashMap<String, Arc<Client>>,
+    /// Every room; a BTreeMap so the `rooms` listing comes out sorted.
+    rooms: BTreeMap<RoomName, Arc<Room>>,
+}
+
+/// Shared state of one server.
+#[derive(Debug)]
+pub struct Hub {
+    directory: Mutex<Directory>,
+    next_client_id: AtomicU64,
+    shutting_down: AtomicBool,
+    history_keep: usize,
+    history_max: usize,
+}
+
+impl Hub {
+    /// A hub holding the configured rooms.
+    pub fn new(settings: &Settings) -> Hub {
+        let history_keep = settings.limits.history_keep;
+        let rooms = settings
+            .rooms
+            .iter()
+            .map(|room| {
+                let persistent = Room::new(room.name.clone(), room.topic.clone(), true, history_keep);
+                (room.name.clone(), Arc::new(persistent))
+            })
+            .collect();
+        Hub {
+            directory: Mutex::new(Directory {
+                nicks: HashMap::new(),
+                rooms,
+            }),
+            next_client_id: AtomicU64::new(1),
+            shutting_down: AtomicBool::new(false),
+            history_keep,
+            history_max: settings.limits.history_max,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Directory> {
+        self.directory
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// From now on departures are not announced: every client is being sent `bye`.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+    }
+
+    /// Claims `nick` for a new client.
+    pub fn register(&self, nick: Nick, outbox: Arc<Outbox>) -> Result<Arc<Client>, ProtocolError> {
+        let mut directory = self.lock();
+        let key = nick.key();
+        if directory.nicks.contains_key(&key) {
+            return Err(ProtocolError::NickInUse(nick.to_string()));
+        }
+        let client = Arc::new(Client {
+            id: self.next_client_id.fetch_add(1, Ordering::Relaxed),
+            nick: Mutex::new(nick),
+            outbox,
+        });
+        directory.nicks.insert(key, client.clone());
+        Ok(client)
+    }
+
+    /// Changes a client's nick and tells every other connection sharing one of
+    /// `rooms` with it, once each. Returns false when the nick was identical.
+    pub fn rename<'a>(
+        &self,
+        client: &Arc<Client>,
+        new: &Nick,
+        rooms: impl IntoIterator<Item = &'a Arc<Room>>,
+    ) -> Result<bool, ProtocolError> {
+        let old = client.nick();
+        if old == *new {
+            return Ok(false);
+        }
+        {
+            let mut directory = self.lock();
+            let (old_key, new_key) = (old.key(), new.key());
+            // A change of case keeps the same key: it is still this client's nick.
+            if old_key != new_key {
+                if directory.nicks.contains_key(&new_key) {
+                    return Err(ProtocolError::NickInUse(new.to_string()));
+                }
+                directory.nicks.remove(&old_key);
+                directory.nicks.insert(new_key, client.clone());
+            }
+            client.set_nick(new.clone());
+        }
+        let frame = Event::Nick {
+            old,
+            new: new.clone(),
+            ts: time::now(),
+        }
+        .encode();
+        let mut told = HashSet::from([client.id()]);
+        for room in rooms {
+            let state = room.lock();
+            for member in state.members() {
+                if told.insert(member.id()) {
+                    member.outbox().push(&frame);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Adds `client` to the room (created if needed), announcing it to the other
+    /// members unless it was already there.
+    pub fn join(&self, client: &Arc<Client>, name: &RoomName, history: JoinHistory) -> (Arc<Room>, JoinOk) {
+        let mut directory = self.lock();
+        let room = directory
+            .rooms
+            .entry(name.clone())
+            .or_insert_with(|| Arc::new(Room::new(name.clone(), String::new(), false, self.history_keep)))
+            .clone();
+        let mut state = room.lock();
+        if !state.contains(client) {
+            state.add(client.clone());
+            let frame = Event::Join {
+                room: name.clone(),
+                nick: client.nick(),
+                ts: time::now(),
+            }
+            .encode();
+            state.broadcast(&frame, Some(client.id()));
+        }
+        let (page, limit) = match history {
+            JoinHistory::Last(count) => (HistoryPage::Newest, count.min(self.history_max)),
+            JoinHistory::Since(seq) => (HistoryPage::After(seq), self.history_max),
+        };
+        let page = state.page(page, limit);
+        let ok = JoinOk {
+            room: name.clone(),
+            topic: state.topic().to_owned(),
+            members: state.member_nicks(),
+            history: page.messages,
+            more: page.more,
+        };
+        drop(state);
+        (room, ok)
+    }
+
+    /// Removes `client` from `room`, telling the other members.
+    pub fn leave(&self, client: &Client, room: &Arc<Room>, reason: Option<String>) {
+        let mut directory = self.lock();
+        self.depart(&mut directory, client, room, reason);
+    }
+
+    /// Forgets a client that is going away: frees its nick and takes it out of
+    /// its rooms, telling their members why.
+    pub fn disconnect<'a>(
+        &self,
+        client: &Client,
+        rooms: impl IntoIterator<Item = &'a Arc<Room>>,
+        reason: &str,
+    ) {
+        let mut directory = self.lock();
+        let key = client.nick().key();
+        if directory.nicks.get(&key).is_some_and(|c| c.id() == client.id()) {
+            directory.nicks.remove(&key);
+        }
+        for room in rooms {
+            self.depart(&mut directory, client, room, Some(reason.to_owned()));
+        }
+    }
+
+    fn depart(&self, directory: &mut Directory, client: &Client, room: &Arc<Room>, reason: Option<String>) {
+        let mut state = room.lock();
+        if !state.remove(client) {
+            return;
+        }
+        if !self.shutting_down.load(Ordering::SeqCst) {
+            let frame: Frame = Event::Leave {
+                room: room.name().clone(),
+                nick: client.nick(),
+                reason,
+                ts: time::now(),
+            }
+            .encode();
+            state.broadcast(&frame, None);
+        }
+        let drop_room = state.is_empty() && !room.is_persistent();
+        drop(state);
+        // Only a room nobody joined in the meantime goes: joins hold the
+        // directory lock too, so the room is still empty here.
+        if drop_room {
+            directory.rooms.remove(room.name());
+        }
+    }
+
+    pub fn find_user(&self, nick: &Nick) -> Option<Arc<Client>> {
+        self.lock().nicks.get(&nick.key()).cloned()
+    }
+
+    pub fn find_room(&self, name: &RoomName) -> Option<Arc<Room>> {
+        self.lock().rooms.get(name).cloned()
+    }
+
+    /// Every room, sorted by name.
+    pub fn rooms(&self) -> Vec<RoomSummary> {
+        self.lock().rooms.values().map(|room| room.summary()).collect()
+    }
+}

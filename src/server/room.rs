@@ -1,0 +1,267 @@
+//! One room: its members, topic, `seq` counter and in-memory history. A room's
+//! lock is held while a message takes its `seq` and is queued to every member, so
+//! every member sees the room's messages in `seq` order. Queuing never waits (see
+//! `outbox`), so the lock is held for a bounded, I/O-free moment.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::protocol::frames::{Event, Frame, Message, RoomSummary};
+use crate::protocol::names::{Nick, RoomName};
+use crate::protocol::request::HistoryPage;
+use crate::protocol::time;
+
+use super::hub::Client;
+
+/// A page of history: message frames oldest first, and whether more exist
+/// beyond the page in the direction it was read.
+#[derive(Debug, Default)]
+pub struct Page {
+    pub messages: Vec<Frame>,
+    pub more: bool,
+}
+
+/// A chat room.
+#[derive(Debug)]
+pub struct Room {
+    name: RoomName,
+    /// Declared in the config: never dropped when empty.
+    persistent: bool,
+    state: Mutex<RoomState>,
+}
+
+#[derive(Debug)]
+pub(super) struct RoomState {
+    members: Vec<Arc<Client>>,
+    topic: String,
+    last_seq: u64,
+    /// The last `history_keep` messages, contiguous in `seq`.
+    history: VecDeque<Frame>,
+    history_keep: usize,
+}
+
+impl Room {
+    pub fn new(name: RoomName, topic: String, persistent: bool, history_keep: usize) -> Room {
+        Room {
+            name,
+            persistent,
+            state: Mutex::new(RoomState {
+                members: Vec::new(),
+                topic,
+                last_seq: 0,
+                history: VecDeque::new(),
+                history_keep,
+            }),
+        }
+    }
+
+    pub fn name(&self) -> &RoomName {
+        &self.name
+    }
+
+    pub fn is_persistent(&self) -> bool {
+        self.persistent
+    }
+
+    pub(super) fn lock(&self) -> MutexGuard<'_, RoomState> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Assigns the next `seq`, stores the message and queues it to every member,
+    /// the sender included. Returns the `seq` and `ts` for the sender's `ok`.
+    pub fn post(&self, from: &Nick, text: String, action: bool) -> (u64, String) {
+        let mut state = self.lock();
+        let seq = state.last_seq + 1;
+        let ts = time::now();
+        let frame = Event::Message(Message {
+            room: Some(self.name.clone()),
+            to: None,
+            seq: Some(seq),
+            ts: ts.clone(),
+            from: from.clone(),
+            text,
+            action,
+        })
+        .encode();
+        state.last_seq = seq;
+        state.remember(frame.clone());
+        state.broadcast(&frame, None);
+        (seq, ts)
+    }
+
+    /// Sets the topic and tells every member, the setter included.
+    pub fn set_topic(&self, by: &Nick, topic: String) {
+        let mut state = self.lock();
+        state.topic.clone_from(&topic);
+        let frame = Event::Topic {
+            room: self.name.clone(),
+            topic,
+            by: by.clone(),
+            ts: time::now(),
+        }
+        .encode();
+        state.broadcast(&frame, None);
+    }
+
+    /// Queues `frame` to every member but `sender`.
+    pub fn tell_others(&self, sender: &Client, frame: &Frame) {
+        self.lock().broadcast(frame, Some(sender.id()));
+    }
+
+    /// The members' nicks, sorted case-insensitively.
+    pub fn members(&self) -> Vec<Nick> {
+        self.lock().member_nicks()
+    }
+
+    pub fn summary(&self) -> RoomSummary {
+        let state = self.lock();
+        RoomSummary {
+            room: self.name.clone(),
+            members: state.members.len(),
+            topic: state.topic.clone(),
+        }
+    }
+
+    /// A page for the `history` request.
+    pub fn history(&self, page: HistoryPage, limit: usize) -> Page {
+        self.lock().page(page, limit)
+    }
+}
+
+impl RoomState {
+    pub(super) fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    pub(super) fn contains(&self, client: &Client) -> bool {
+        self.members.iter().any(|m| m.id() == client.id())
+    }
+
+    pub(super) fn add(&mut self, client: Arc<Client>) {
+        self.members.push(client);
+    }
+
+    pub(super) fn remove(&mut self, client: &Client) -> bool {
+        let before = self.members.len();
+        self.members.retain(|m| m.id() != client.id());
+        self.members.len() != before
+    }
+
+    pub(super) fn member_nicks(&self) -> Vec<Nick> {
+        let mut nicks: Vec<Nick> = self.members.iter().map(|m| m.nick()).collect();
+        nicks.sort_by_cached_key(Nick::key);
+        nicks
+    }
+
+    pub(super) fn members(&self) -> &[Arc<Client>] {
+        &self.members
+    }
+
+    /// Queues `frame` to every member except `except`. A member whose queue is full
+    /// is marked a slow consumer by its outbox and skipped; nobody waits.
+    pub(super) fn broadcast(&self, frame: &Frame, except: Option<u64>) {
+        for member in &self.members {
+            if Some(member.id()) != except {
+                member.outbox().push(frame);
+            }
+        }
+    }
+
+    fn remember(&mut self, frame: Frame) {
+        if self.history_keep == 0 {
+            return;
+        }
+        if self.history.len() == self.history_keep {
+            self.history.pop_front();
+        }
+        self.history.push_back(frame);
+    }
+
+    /// Seq of the oldest message still held.
+    fn first_seq(&self) -> u64 {
+        self.last_seq + 1 - self.history.len() as u64
+    }
+
+    /// History is contiguous in `seq`, so a page is an index range.
+    pub(super) fn page(&self, page: HistoryPage, limit: usize) -> Page {
+        let len = self.history.len();
+        let first = self.first_seq();
+        let index_of = |seq: u64| (seq.saturating_sub(first).min(len as u64)) as usize;
+        let (start, end, more) = match page {
+            HistoryPage::Newest => {
+                let start = len.saturating_sub(limit);
+                (start, len, start > 0)
+            }
+            HistoryPage::Before(before) => {
+                let end = index_of(before);
+                let start = end.saturating_sub(limit);
+                (start, end, start > 0)
+            }
+            HistoryPage::After(after) => {
+                let start = index_of(after.saturating_add(1));
+                let end = start.saturating_add(limit).min(len);
+                (start, end, end < len)
+            }
+        };
+        Page {
+            messages: self.history.range(start..end).cloned().collect(),
+            more,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn room_with(messages: u64, keep: usize) -> Room {
+        let room = Room::new(RoomName::parse("test").unwrap(), String::new(), false, keep);
+        let alice = Nick::parse("alice").unwrap();
+        for n in 1..=messages {
+            room.post(&alice, format!("m{n}"), false);
+        }
+        room
+    }
+
+    fn seqs(page: &Page) -> Vec<u64> {
+        page.messages
+            .iter()
+            .map(|frame| {
+                let value: serde_json::Value = serde_json::from_str(frame.get()).unwrap();
+                value["seq"].as_u64().unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn pages_in_every_direction() {
+        let room = room_with(10, 100);
+        let newest = room.history(HistoryPage::Newest, 3);
+        assert_eq!((seqs(&newest), newest.more), (vec![8, 9, 10], true));
+        let before = room.history(HistoryPage::Before(8), 3);
+        assert_eq!((seqs(&before), before.more), (vec![5, 6, 7], true));
+        let first = room.history(HistoryPage::Before(3), 5);
+        assert_eq!((seqs(&first), first.more), (vec![1, 2], false));
+        let after = room.history(HistoryPage::After(7), 2);
+        assert_eq!((seqs(&after), after.more), (vec![8, 9], true));
+        let last = room.history(HistoryPage::After(8), 5);
+        assert_eq!((seqs(&last), last.more), (vec![9, 10], false));
+        let beyond = room.history(HistoryPage::After(u64::MAX), 5);
+        assert_eq!((seqs(&beyond), beyond.more), (vec![], false));
+        let empty = room.history(HistoryPage::Newest, 0);
+        assert_eq!((seqs(&empty), empty.more), (vec![], true));
+    }
+
+    #[test]
+    fn keeps_only_the_newest_messages() {
+        let room = room_with(10, 4);
+        let all = room.history(HistoryPage::After(0), 100);
+        assert_eq!((seqs(&all), all.more), (vec![7, 8, 9, 10], false));
+        let old = room.history(HistoryPage::Before(7), 100);
+        assert_eq!((seqs(&old), old.more), (vec![], false));
+    }
+}

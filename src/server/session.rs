@@ -1,0 +1,480 @@
+//! One connection's life after its TLS handshake: reading lines, carrying out
+//! requests one at a time, the registration, ping and idle timers, and the orderly
+//! end (leave events to the rooms, `bye`, flush, close). Every request's events are
+//! queued to their recipients before its response is queued to the sender.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Instant;
+use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::protocol::codec::{Line, LineCodec};
+use crate::protocol::frames::{
+    self, AdvertisedLimits, ByeReason, Empty, Event, Frame, HelloOk, HistoryOk, Message, MessageOk,
+    NickOk, RoomOk, RoomsOk, TopicOk, WhoOk,
+};
+use crate::protocol::names::{Nick, RoomName};
+use crate::protocol::request::{parse_line, Envelope, HistoryPage, Request, RequestId, Target};
+use crate::protocol::{time, ProtocolError};
+
+use super::hub::{Client, JoinHistory};
+use super::outbox::{self, Failure, Outbox};
+use super::rate::{RateLimiter, Verdict};
+use super::room::Room;
+use super::Shared;
+
+/// `history` page size when the request names no `limit`.
+const DEFAULT_HISTORY_LIMIT: u64 = 50;
+
+/// Serves one connection until it ends. `admitted` is false when the server is
+/// full: the client is then only told so.
+pub(super) async fn serve<S>(
+    stream: S,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: CancellationToken,
+    admitted: bool,
+) where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let limits = &shared.settings.limits;
+    let (reader, writer) = tokio::io::split(stream);
+    let outbox = Arc::new(Outbox::new(limits.outbound_queue_bytes));
+    let write_timeout = limits.write_timeout;
+    let writer = tokio::spawn({
+        let outbox = outbox.clone();
+        async move { outbox::drain(&outbox, writer, write_timeout).await }
+    });
+    if admitted {
+        info!(%peer, "connected");
+        let mut lines = FramedRead::new(reader, LineCodec::new(limits.max_line_bytes));
+        let mut session = Session::new(peer, shared.clone(), outbox);
+        let end = session.run(&mut lines, &shutdown).await;
+        session.finish(&end);
+    } else {
+        info!(%peer, "refused: server full");
+        outbox.close_with(ByeReason::ServerFull.frame());
+    }
+    // The writer sends what is queued, `bye` last; each write is bounded by the
+    // write timeout, so this wait is too.
+    match writer.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => debug!(%peer, "write ended: {e}"),
+        Err(e) => warn!(%peer, "writer task failed: {e}"),
+    }
+}
+
+/// How a session ended: what to tell the client, and what to tell its rooms.
+#[derive(Debug)]
+struct End {
+    bye: Option<ByeReason>,
+    leave_reason: String,
+}
+
+impl End {
+    fn bye(reason: ByeReason) -> End {
+        End {
+            bye: Some(reason),
+            leave_reason: reason.as_str().to_owned(),
+        }
+    }
+
+    fn closed() -> End {
+        End {
+            bye: None,
+            leave_reason: "connection closed".to_owned(),
+        }
+    }
+
+    fn failed(failure: Failure) -> End {
+        match failure {
+            Failure::SlowConsumer => End::bye(ByeReason::SlowConsumer),
+            Failure::WriteFailed => End::closed(),
+        }
+    }
+}
+
+/// A response to queue, and whether the connection ends after it.
+struct Reply {
+    frame: Frame,
+    end: Option<End>,
+}
+
+impl Reply {
+    fn ok<P: serde::Serialize>(id: Option<&RequestId>, payload: P) -> Result<Reply, ProtocolError> {
+        Ok(Reply {
+            frame: frames::ok(id, payload),
+            end: None,
+        })
+    }
+}
+
+struct Session {
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    outbox: Arc<Outbox>,
+    /// Set once `hello` succeeds.
+    client: Option<Arc<Client>>,
+    /// The rooms this connection is in.
+    rooms: BTreeMap<RoomName, Arc<Room>>,
+    rate: RateLimiter,
+}
+
+impl Session {
+    fn new(peer: SocketAddr, shared: Arc<Shared>, outbox: Arc<Outbox>) -> Session {
+        let limits = &shared.settings.limits;
+        let rate = RateLimiter::new(limits.rate_burst, limits.rate_per_second, Instant::now());
+        Session {
+            peer,
+            shared,
+            outbox,
+            client: None,
+            rooms: BTreeMap::new(),
+            rate,
+        }
+    }
+
+    async fn run<R>(&mut self, lines: &mut FramedRead<R, LineCodec>, shutdown: &CancellationToken) -> End
+    where
+        R: AsyncRead + Unpin,
+    {
+        let limits = self.shared.settings.limits.clone();
+        let outbox = self.outbox.clone();
+        let registration_deadline = Instant::now() + limits.registration_timeout;
+        let mut last_heard = Instant::now();
+        let mut pinged = false;
+        loop {
+            let quiet_deadline = last_heard
+                + if pinged {
+                    limits.idle_timeout
+                } else {
+                    limits.ping_interval
+                };
+            let deadline = match self.client {
+                None => quiet_deadline.min(registration_deadline),
+                Some(_) => quiet_deadline,
+            };
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => return End::bye(ByeReason::Shutdown),
+                failure = outbox.failed() => return End::failed(failure),
+                line = lines.next() => {
+                    let line = match line {
+                        Some(Ok(line)) => line,
+                        Some(Err(e)) => {
+                            debug!(peer = %self.peer, "read failed: {e}");
+                            return End::closed();
+                        }
+                        None => return End::closed(),
+                    };
+                    last_heard = Instant::now();
+                    pinged = false;
+                    if let Some(end) = self.handle_line(line) {
+                        return end;
+                    }
+                }
+                () = tokio::time::sleep_until(deadline) => {
+                    let now = Instant::now();
+                    if self.client.is_none() && now >= registration_deadline {
+                        return End::bye(ByeReason::RegistrationTimeout);
+                    }
+                    if pinged && now >= last_heard + limits.idle_timeout {
+                        return End::bye(ByeReason::IdleTimeout);
+                    }
+                    if !pinged && now >= last_heard + limits.ping_interval {
+                        pinged = true;
+                        self.outbox.push(&Event::Ping.encode());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Answers one line; `Some` when the connection ends after it.
+    fn handle_line(&mut self, line: Line) -> Option<End> {
+        let limits = &self.shared.settings.limits;
+        let envelope = match line {
+            Line::TooLong => Envelope::rejected(ProtocolError::LineTooLong {
+                max: limits.max_line_bytes,
+            }),
+            Line::Text(bytes) => parse_line(&bytes, limits.max_text_bytes)?,
+        };
+        let Envelope {
+            id,
+            rate_exempt,
+            request,
+        } = envelope;
+        let id = id.as_ref();
+        if !rate_exempt {
+            match self.rate.check(Instant::now()) {
+                Verdict::Allowed => {}
+                Verdict::Limited => {
+                    self.outbox.push(&frames::error(id, &ProtocolError::RateLimited));
+                    return None;
+                }
+                Verdict::Flooding => {
+                    info!(peer = %self.peer, "disconnecting a flooding client");
+                    return Some(End::bye(ByeReason::Flooding));
+                }
+            }
+        }
+        match request.and_then(|request| self.execute(request, id)) {
+            Ok(reply) => {
+                self.outbox.push(&reply.frame);
+                reply.end
+            }
+            Err(error) => {
+                debug!(peer = %self.peer, code = error.code(), "request refused: {error}");
+                self.outbox.push(&frames::error(id, &error));
+                (error == ProtocolError::AuthFailed).then(|| End::bye(ByeReason::AuthFailed))
+            }
+        }
+    }
+
+    /// The state checks and the work of one well-formed request.
+    fn execute(&mut self, request: Request, id: Option<&RequestId>) -> Result<Reply, ProtocolError> {
+        let Some(client) = self.client.clone() else {
+            return match request {
+                Request::Hello {
+                    nick,
+                    password,
+                    client,
+                } => self.hello(nick, password, client, id),
+                Request::Ping => Reply::ok(id, Empty {}),
+                Request::Quit { reason } => Ok(quit(id, reason)),
+                _ => Err(ProtocolError::NotRegistered),
+            };
+        };
+        let hub = &self.shared.hub;
+        match request {
+            Request::Hello { .. } => Err(ProtocolError::AlreadyRegistered),
+            Request::Join {
+                room,
+                history,
+                since,
+            } => self.join(&client, room, history, since, id),
+            Request::Leave { room, reason } => {
+                let joined = self
+                    .rooms
+                    .remove(&room)
+                    .ok_or_else(|| ProtocolError::NotInRoom(room.to_string()))?;
+                hub.leave(&client, &joined, reason);
+                info!(nick = %client.nick(), %room, "left");
+                Reply::ok(id, RoomOk { room })
+            }
+            Request::Message {
+                target: Target::Room(room),
+                text,
+                action,
+            } => {
+                let (seq, ts) = self.joined(&room)?.post(&client.nick(), text, action);
+                Reply::ok(id, MessageOk { seq: Some(seq), ts })
+            }
+            Request::Message {
+                target: Target::User(nick),
+                text,
+                action,
+            } => {
+                let target = self.find_user(&nick)?;
+                let ts = time::now();
+                let message = Message {
+                    room: None,
+                    to: Some(target.nick()),
+                    seq: None,
+                    ts: ts.clone(),
+                    from: client.nick(),
+                    text,
+                    action,
+                };
+                target.outbox().push(&Event::Message(message).encode());
+                Reply::ok(id, MessageOk { seq: None, ts })
+            }
+            Request::Typing { target, active } => {
+                let nick = client.nick();
+                match target {
+                    Target::Room(room) => {
+                        let event = Event::Typing {
+                            room: Some(room.clone()),
+                            to: None,
+                            nick,
+                            active,
+                        };
+                        self.joined(&room)?.tell_others(&client, &event.encode());
+                    }
+                    Target::User(to) => {
+                        let target = self.find_user(&to)?;
+                        let event = Event::Typing {
+                            room: None,
+                            to: Some(target.nick()),
+                            nick,
+                            active,
+                        };
+                        target.outbox().push(&event.encode());
+                    }
+                }
+                Reply::ok(id, Empty {})
+            }
+            Request::Nick { nick } => {
+                let old = client.nick();
+                if hub.rename(&client, &nick, self.rooms.values())? {
+                    info!(%old, new = %nick, "nick changed");
+                }
+                Reply::ok(id, NickOk { nick })
+            }
+            Request::Topic { room, topic } => {
+                self.joined(&room)?.set_topic(&client.nick(), topic.clone());
+                Reply::ok(id, TopicOk { room, topic })
+            }
+            Request::Rooms => Reply::ok(id, RoomsOk { rooms: hub.rooms() }),
+            Request::Who { room } => {
+                let found = hub
+                    .find_room(&room)
+                    .ok_or_else(|| ProtocolError::NoSuchRoom(room.to_string()))?;
+                Reply::ok(
+                    id,
+                    WhoOk {
+                        room,
+                        members: found.members(),
+                    },
+                )
+            }
+            Request::History { room, page, limit } => self.history(room, page, limit, id),
+            Request::Ping => Reply::ok(id, Empty {}),
+            Request::Quit { reason } => Ok(quit(id, reason)),
+        }
+    }
+
+    fn hello(
+        &mut self,
+        nick: Nick,
+        password: Option<String>,
+        client_name: Option<String>,
+        id: Option<&RequestId>,
+    ) -> Result<Reply, ProtocolError> {
+        let settings = &self.shared.settings;
+        if let Some(expected) = &settings.password {
+            if !password.is_some_and(|given| expected.matches(&given)) {
+                info!(peer = %self.peer, %nick, "wrong or missing password");
+                return Err(ProtocolError::AuthFailed);
+            }
+        }
+        let client = self.shared.hub.register(nick.clone(), self.outbox.clone())?;
+        info!(peer = %self.peer, %nick, client = ?client_name, "registered");
+        self.client = Some(client);
+        let limits = &settings.limits;
+        Reply::ok(
+            id,
+            HelloOk {
+                nick,
+                server: settings.server_name.clone(),
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+                motd: settings.motd.clone(),
+                limits: AdvertisedLimits {
+                    max_line_bytes: limits.max_line_bytes,
+                    max_text_bytes: limits.max_text_bytes,
+                    max_rooms: limits.max_rooms,
+                    history_max: limits.history_max,
+                },
+            },
+        )
+    }
+
+    fn join(
+        &mut self,
+        client: &Arc<Client>,
+        room: RoomName,
+        history: Option<u64>,
+        since: Option<u64>,
+        id: Option<&RequestId>,
+    ) -> Result<Reply, ProtocolError> {
+        let max_rooms = self.shared.settings.limits.max_rooms;
+        let rejoin = self.rooms.contains_key(&room);
+        if !rejoin && self.rooms.len() >= max_rooms {
+            return Err(ProtocolError::TooManyRooms { max: max_rooms });
+        }
+        let wanted = match since {
+            Some(seq) => JoinHistory::Since(seq),
+            None => JoinHistory::Last(
+                history.map_or(self.shared.settings.limits.history_on_join, clamp_count),
+            ),
+        };
+        let (joined, ok) = self.shared.hub.join(client, &room, wanted);
+        if !rejoin {
+            info!(nick = %client.nick(), %room, "joined");
+            self.rooms.insert(room, joined);
+        }
+        Reply::ok(id, ok)
+    }
+
+    fn history(
+        &self,
+        room: RoomName,
+        page: HistoryPage,
+        limit: Option<u64>,
+        id: Option<&RequestId>,
+    ) -> Result<Reply, ProtocolError> {
+        let limit = clamp_count(limit.unwrap_or(DEFAULT_HISTORY_LIMIT))
+            .min(self.shared.settings.limits.history_max);
+        let page = self.joined(&room)?.history(page, limit);
+        Reply::ok(
+            id,
+            HistoryOk {
+                room,
+                messages: page.messages,
+                more: page.more,
+            },
+        )
+    }
+
+    fn joined(&self, room: &RoomName) -> Result<&Arc<Room>, ProtocolError> {
+        self.rooms
+            .get(room)
+            .ok_or_else(|| ProtocolError::NotInRoom(room.to_string()))
+    }
+
+    fn find_user(&self, nick: &Nick) -> Result<Arc<Client>, ProtocolError> {
+        self.shared
+            .hub
+            .find_user(nick)
+            .ok_or_else(|| ProtocolError::NoSuchUser(nick.to_string()))
+    }
+
+    /// Leaves every room (telling why) and queues the last frame, if any.
+    fn finish(&mut self, end: &End) {
+        if let Some(client) = self.client.take() {
+            self.shared
+                .hub
+                .disconnect(&client, self.rooms.values(), &end.leave_reason);
+            self.rooms.clear();
+            info!(peer = %self.peer, nick = %client.nick(), reason = %end.leave_reason, "disconnected");
+        } else {
+            debug!(peer = %self.peer, reason = %end.leave_reason, "disconnected before hello");
+        }
+        match end.bye {
+            Some(bye) => self.outbox.close_with(bye.frame()),
+            None => self.outbox.close(),
+        }
+    }
+}
+
+/// `quit`: an `ok`, then `bye`; the rooms hear the reason, or "quit".
+fn quit(id: Option<&RequestId>, reason: Option<String>) -> Reply {
+    Reply {
+        frame: frames::ok(id, Empty {}),
+        end: Some(End {
+            bye: Some(ByeReason::Quit),
+            leave_reason: reason.unwrap_or_else(|| ByeReason::Quit.as_str().to_owned()),
+        }),
+    }
+}
+
+/// Counts arrive as u64; anything beyond memory is as good as "all".
+fn clamp_count(count: u64) -> usize {
+    usize::try_from(count).unwrap_or(usize::MAX)
+}
