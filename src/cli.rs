@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-/// A chat daemon speaking line-delimited JSON over TLS.
+/// A chat daemon and client speaking line-delimited JSON over TLS.
 #[derive(Debug, Parser)]
 #[command(name = "confab", version, about)]
 pub struct Cli {
@@ -29,7 +29,7 @@ pub struct ServerArgs {
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Listen with TLS on ADDR (like 0.0.0.0:7667 or [::1]:7667) instead of the
+    /// Listen with TLS on ADDR (like 0.0.0.0:7667 or 127.0.0.1:7667) instead of the
     /// configured listeners; repeat the flag for several addresses.
     #[arg(long, value_name = "ADDR")]
     pub listen: Vec<SocketAddr>,

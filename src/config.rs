@@ -87,6 +87,7 @@ pub struct Settings {
 /// One listening socket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListenerSettings {
+    /// Address to bind; port 0 lets the system pick one.
     pub addr: SocketAddr,
     /// false: plaintext (accepted on loopback only unless `allow_insecure_plaintext`).
     pub tls: bool,
@@ -104,27 +105,44 @@ pub enum TlsSource {
 /// A room declared in the config: it exists from start and is never dropped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfiguredRoom {
+    /// The normalized name (`#General` in the file is `general`).
     pub name: RoomName,
+    /// Initial topic; empty for none.
     pub topic: String,
 }
 
 /// Every bound and timeout the server enforces.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Limits {
+    /// Connections served at once; more get `bye` "server full".
     pub max_connections: usize,
+    /// Longest line a client may send, in bytes (at least 1024).
     pub max_line_bytes: usize,
+    /// Longest message text, in bytes (at most `max_line_bytes`).
     pub max_text_bytes: usize,
+    /// Rooms one connection may be in at once.
     pub max_rooms: usize,
+    /// Messages kept per room.
     pub history_keep: usize,
+    /// Most messages one `join` or `history` response returns.
     pub history_max: usize,
+    /// Messages a `join` returns by default (never more than `history_max`).
     pub history_on_join: usize,
+    /// Bound on one client's outbound queue, in bytes (at least `max_line_bytes`).
     pub outbound_queue_bytes: usize,
+    /// Request bucket size per connection.
     pub rate_burst: u32,
+    /// Request bucket refill rate, above 0.
     pub rate_per_second: f64,
+    /// Time allowed for the TLS handshake.
     pub handshake_timeout: Duration,
+    /// Time allowed until a successful `hello`.
     pub registration_timeout: Duration,
+    /// Silence after which the server sends `ping`.
     pub ping_interval: Duration,
+    /// Silence after which the client is disconnected (longer than `ping_interval`).
     pub idle_timeout: Duration,
+    /// Time one write to a client may take.
     pub write_timeout: Duration,
 }
 
@@ -155,6 +173,7 @@ impl Default for Limits {
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a secret value.
     pub fn new(value: String) -> Self {
         Secret(value)
     }
@@ -185,13 +204,20 @@ pub enum ConfigError {
     /// The config file could not be read.
     #[error("{}: cannot read the config file: {cause}", path.display())]
     Read {
+        /// The config file.
         path: PathBuf,
+        /// Why it could not be read.
         cause: std::io::Error,
     },
     /// The file is not TOML or does not have the config's shape (unknown key, wrong
     /// type, missing field); toml's message names the key and shows the line.
     #[error("{}: {message}", path.display())]
-    Syntax { path: PathBuf, message: String },
+    Syntax {
+        /// The config file.
+        path: PathBuf,
+        /// toml's message, with the line and a caret under the key.
+        message: String,
+    },
     /// A value of the right type that is not acceptable.
     #[error("{origin}: {key}: {message}")]
     Invalid {
@@ -199,6 +225,7 @@ pub enum ConfigError {
         origin: String,
         /// The dotted key, e.g. `limits.ping_interval` or `room[0].name`.
         key: String,
+        /// What is wrong with the value.
         message: String,
     },
 }
@@ -273,10 +300,7 @@ impl Settings {
             server_name: default_server_name(),
             motd: None,
             password: None,
-            state_dir: default_state_dir(
-                std::env::var_os("STATE_DIRECTORY"),
-                dirs::data_dir(),
-            ),
+            state_dir: default_state_dir(std::env::var_os("STATE_DIRECTORY"), dirs::data_dir()),
             listeners: vec![default_listener()],
             tls: TlsSource::SelfSigned,
             limits: Limits::default(),
@@ -390,9 +414,17 @@ impl FileLimits {
                 self.registration_timeout,
                 d.registration_timeout,
             )?,
-            ping_interval: c.duration("limits.ping_interval", self.ping_interval, d.ping_interval)?,
+            ping_interval: c.duration(
+                "limits.ping_interval",
+                self.ping_interval,
+                d.ping_interval,
+            )?,
             idle_timeout: c.duration("limits.idle_timeout", self.idle_timeout, d.idle_timeout)?,
-            write_timeout: c.duration("limits.write_timeout", self.write_timeout, d.write_timeout)?,
+            write_timeout: c.duration(
+                "limits.write_timeout",
+                self.write_timeout,
+                d.write_timeout,
+            )?,
         };
         check_limits(&limits, c)?;
         // Sending more history on join than a `history` page may hold would only
@@ -515,10 +547,7 @@ fn checked_motd(motd: Option<String>, c: &Checker) -> Result<Option<String>, Con
     }
 }
 
-fn checked_password(
-    password: Option<String>,
-    c: &Checker,
-) -> Result<Option<Secret>, ConfigError> {
+fn checked_password(password: Option<String>, c: &Checker) -> Result<Option<Secret>, ConfigError> {
     match password {
         None => Ok(None),
         Some(password) if password.is_empty() => Err(c.invalid(
@@ -575,7 +604,7 @@ impl FileListener {
             )
         })?;
         let tls = self.tls.unwrap_or(true);
-        // D10: clients on other hosts must not be able to talk in the clear by
+        // Clients on other hosts must not be able to talk in the clear by
         // accident; loopback is for local scripting only.
         if !tls && !addr.ip().is_loopback() && !self.allow_insecure_plaintext {
             return Err(c.invalid(
@@ -694,8 +723,7 @@ fn default_server_name() -> String {
     let host = gethostname::gethostname();
     let host = host.to_string_lossy();
     let host = host.trim();
-    if host.is_empty() || host.len() > MAX_SERVER_NAME_BYTES || host.chars().any(char::is_control)
-    {
+    if host.is_empty() || host.len() > MAX_SERVER_NAME_BYTES || host.chars().any(char::is_control) {
         "localhost".to_owned()
     } else {
         host.to_owned()
@@ -708,9 +736,8 @@ fn default_state_dir(
     state_directory: Option<std::ffi::OsString>,
     data_dir: Option<PathBuf>,
 ) -> PathBuf {
-    let from_systemd = state_directory.and_then(|dirs| {
-        std::env::split_paths(&dirs).find(|dir| !dir.as_os_str().is_empty())
-    });
+    let from_systemd = state_directory
+        .and_then(|dirs| std::env::split_paths(&dirs).find(|dir| !dir.as_os_str().is_empty()));
     from_systemd
         .or_else(|| data_dir.map(|dir| dir.join("confab")))
         .unwrap_or_else(|| PathBuf::from("./confab-state"))
@@ -777,7 +804,9 @@ name = "ops"
     }
 
     fn error(text: &str) -> String {
-        parse(text).expect_err("config should be refused").to_string()
+        parse(text)
+            .expect_err("config should be refused")
+            .to_string()
     }
 
     fn listener(addr: &str, tls: bool) -> ListenerSettings {
@@ -932,7 +961,10 @@ name = "ops"
         assert!(err.contains("motdd") && err.contains("line 2"), "{err}");
 
         let err = error("[limits]\nmax_conections = 5\n");
-        assert!(err.contains("max_conections") && err.contains("line 2"), "{err}");
+        assert!(
+            err.contains("max_conections") && err.contains("line 2"),
+            "{err}"
+        );
 
         let err = error("[[listen]]\naddr = \"127.0.0.1:1\"\ntsl = false\n");
         assert!(err.contains("tsl") && err.contains("line 3"), "{err}");
@@ -942,13 +974,18 @@ name = "ops"
     fn bad_durations_name_the_key() {
         let err = error("[limits]\nping_interval = \"6x\"\n");
         assert!(
-            err.starts_with(&format!("{ORIGIN}: limits.ping_interval: invalid duration \"6x\": ")),
+            err.starts_with(&format!(
+                "{ORIGIN}: limits.ping_interval: invalid duration \"6x\": "
+            )),
             "{err}"
         );
         let err = error("shutdown_timeout = \"0s\"\n");
         assert!(err.contains(": shutdown_timeout: "), "{err}");
         let err = error("[limits]\nping_interval = 60\n");
-        assert!(err.contains("ping_interval") && err.contains("line 2"), "{err}");
+        assert!(
+            err.contains("ping_interval") && err.contains("line 2"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -970,7 +1007,10 @@ name = "ops"
         ];
         for (line, key) in cases {
             let err = error(&format!("[limits]\n{line}\n"));
-            assert!(err.starts_with(&format!("{ORIGIN}: {key}: ")), "{line}: {err}");
+            assert!(
+                err.starts_with(&format!("{ORIGIN}: {key}: ")),
+                "{line}: {err}"
+            );
         }
         assert_eq!(cases.len(), 13);
     }
@@ -984,7 +1024,10 @@ name = "ops"
     #[test]
     fn plaintext_is_refused_beyond_loopback() {
         let err = error("[[listen]]\naddr = \"0.0.0.0:7668\"\ntls = false\n");
-        assert!(err.starts_with(&format!("{ORIGIN}: listen[0].tls: ")), "{err}");
+        assert!(
+            err.starts_with(&format!("{ORIGIN}: listen[0].tls: ")),
+            "{err}"
+        );
         assert!(err.contains("loopback-only by default"), "{err}");
         assert!(err.contains("allow_insecure_plaintext"), "{err}");
 
@@ -993,29 +1036,46 @@ name = "ops"
             assert_eq!(s.listeners, vec![listener(addr, false)]);
         }
 
-        let text = "[[listen]]\naddr = \"0.0.0.0:7668\"\ntls = false\nallow_insecure_plaintext = true\n";
-        assert_eq!(parse(text).unwrap().listeners, vec![listener("0.0.0.0:7668", false)]);
+        let text =
+            "[[listen]]\naddr = \"0.0.0.0:7668\"\ntls = false\nallow_insecure_plaintext = true\n";
+        assert_eq!(
+            parse(text).unwrap().listeners,
+            vec![listener("0.0.0.0:7668", false)]
+        );
     }
 
     #[test]
     fn listeners_are_checked() {
         let err = error("[[listen]]\naddr = \"localhost:1\"\n");
-        assert!(err.starts_with(&format!("{ORIGIN}: listen[0].addr: ")), "{err}");
+        assert!(
+            err.starts_with(&format!("{ORIGIN}: listen[0].addr: ")),
+            "{err}"
+        );
         let err = error("listen = []\n");
         assert!(err.starts_with(&format!("{ORIGIN}: listen: ")), "{err}");
         let twice = "[[listen]]\naddr = \"127.0.0.1:9\"\n[[listen]]\naddr = \"127.0.0.1:9\"\n";
         let err = error(twice);
-        assert!(err.starts_with(&format!("{ORIGIN}: listen[1].addr: ")), "{err}");
-        let ephemeral = "[[listen]]\naddr = \"127.0.0.1:0\"\n[[listen]]\naddr = \"127.0.0.1:0\"\ntls = false\n";
+        assert!(
+            err.starts_with(&format!("{ORIGIN}: listen[1].addr: ")),
+            "{err}"
+        );
+        let ephemeral =
+            "[[listen]]\naddr = \"127.0.0.1:0\"\n[[listen]]\naddr = \"127.0.0.1:0\"\ntls = false\n";
         assert_eq!(parse(ephemeral).unwrap().listeners.len(), 2);
     }
 
     #[test]
     fn tls_needs_both_files_or_neither() {
         let err = error("[tls]\ncert = \"c.pem\"\n");
-        assert!(err.starts_with(&format!("{ORIGIN}: tls.key: missing")), "{err}");
+        assert!(
+            err.starts_with(&format!("{ORIGIN}: tls.key: missing")),
+            "{err}"
+        );
         let err = error("[tls]\nkey = \"k.pem\"\n");
-        assert!(err.starts_with(&format!("{ORIGIN}: tls.cert: missing")), "{err}");
+        assert!(
+            err.starts_with(&format!("{ORIGIN}: tls.cert: missing")),
+            "{err}"
+        );
         assert_eq!(parse("[tls]\n").unwrap().tls, TlsSource::SelfSigned);
     }
 
@@ -1026,11 +1086,20 @@ name = "ops"
         assert_eq!(s.rooms[0].topic, "");
 
         let err = error("[[room]]\nname = \"ok\"\n[[room]]\nname = \"no way\"\n");
-        assert!(err.starts_with(&format!("{ORIGIN}: room[1].name: ")), "{err}");
+        assert!(
+            err.starts_with(&format!("{ORIGIN}: room[1].name: ")),
+            "{err}"
+        );
         let err = error("[[room]]\nname = \"ok\"\ntopic = \"two\\nlines\"\n");
-        assert!(err.starts_with(&format!("{ORIGIN}: room[0].topic: ")), "{err}");
+        assert!(
+            err.starts_with(&format!("{ORIGIN}: room[0].topic: ")),
+            "{err}"
+        );
         let err = error("[[room]]\nname = \"general\"\n[[room]]\nname = \"#GENERAL\"\n");
-        assert!(err.starts_with(&format!("{ORIGIN}: room[1].name: ")), "{err}");
+        assert!(
+            err.starts_with(&format!("{ORIGIN}: room[1].name: ")),
+            "{err}"
+        );
         assert!(err.contains("room[0]"), "{err}");
     }
 
@@ -1048,7 +1117,10 @@ name = "ops"
         ];
         for (line, key) in cases {
             let err = error(&format!("{line}\n"));
-            assert!(err.starts_with(&format!("{ORIGIN}: {key}: ")), "{line}: {err}");
+            assert!(
+                err.starts_with(&format!("{ORIGIN}: {key}: ")),
+                "{line}: {err}"
+            );
         }
         assert_eq!(cases.len(), 8);
         assert!(parse("motd = \"\"\n").unwrap().motd.is_none());
@@ -1083,6 +1155,9 @@ name = "ops"
             check: false,
         };
         let err = Settings::load(&args).unwrap_err().to_string();
-        assert!(err.starts_with("/nonexistent/confab.toml: cannot read"), "{err}");
+        assert!(
+            err.starts_with("/nonexistent/confab.toml: cannot read"),
+            "{err}"
+        );
     }
 }

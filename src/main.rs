@@ -9,7 +9,7 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 
 use confab::cli::{Cli, Command, ServerArgs};
-use confab::config::{Settings, TlsSource};
+use confab::config::Settings;
 use confab::{telemetry, tls};
 
 fn main() -> ExitCode {
@@ -71,9 +71,6 @@ fn check(args: &ServerArgs, settings: &Settings) -> Result<(), Box<dyn Error>> {
             settings.state_dir.display()
         ),
     }
-    if settings.tls == TlsSource::SelfSigned && settings.listeners.iter().all(|l| !l.tls) {
-        println!("note: no listener uses TLS, the certificate is unused");
-    }
     Ok(())
 }
 
@@ -115,4 +112,24 @@ fn report(err: &dyn Error) -> String {
         source = cause.source();
     }
     message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::report;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer: {0}")]
+    struct Repeats(#[source] std::io::Error);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Hides(#[source] std::io::Error);
+
+    #[test]
+    fn causes_are_reported_once() {
+        let io = || std::io::Error::other("disk on fire");
+        assert_eq!(report(&Repeats(io())), "outer: disk on fire");
+        assert_eq!(report(&Hides(io())), "outer: disk on fire");
+    }
 }

@@ -123,7 +123,10 @@ mod tests {
     #[test]
     fn splits_lines_and_strips_crlf() {
         let lines = decode_all(&mut LineCodec::new(100), b"one\ntwo\r\n\nlast");
-        assert_eq!(lines, vec![text("one"), text("two"), text(""), text("last")]);
+        assert_eq!(
+            lines,
+            vec![text("one"), text("two"), text(""), text("last")]
+        );
     }
 
     #[test]

@@ -154,7 +154,10 @@ fn check_line_rules(value: &str, what: &str, allow_newline: bool) -> Result<(), 
     if value.chars().all(char::is_whitespace) {
         return Err(ProtocolError::BadText(format!("{what} is only whitespace")));
     }
-    if let Some(c) = value.chars().find(|&c| is_forbidden_control(c, allow_newline)) {
+    if let Some(c) = value
+        .chars()
+        .find(|&c| is_forbidden_control(c, allow_newline))
+    {
         return Err(ProtocolError::BadText(format!(
             "{what} contains the control character U+{:04X}",
             c as u32
@@ -190,7 +193,18 @@ mod tests {
         assert_eq!(RoomName::parse("a.b-c_1").unwrap().as_str(), "a.b-c_1");
         assert_eq!(RoomName::parse("9lives").unwrap().as_str(), "9lives");
         assert_eq!(RoomName::parse(&"r".repeat(64)).unwrap().as_str().len(), 64);
-        let bad = ["", "#", "##ops", ".", "..", "-x", "a b", "é", "a/b", &"r".repeat(65)];
+        let bad = [
+            "",
+            "#",
+            "##ops",
+            ".",
+            "..",
+            "-x",
+            "a b",
+            "é",
+            "a/b",
+            &"r".repeat(65),
+        ];
         for room in bad {
             assert!(
                 matches!(RoomName::parse(room), Err(ProtocolError::BadRoom(_))),
@@ -205,7 +219,15 @@ mod tests {
         assert!(check_text("hi", 10).is_ok());
         assert!(check_text("two\nlines\tand tab", 100).is_ok());
         assert!(check_text("héllo ✓", 100).is_ok());
-        let bad = ["", "   ", "\u{3000}\n", "esc\u{1b}[31m", "cr\r", "del\u{7f}", "c1\u{9b}"];
+        let bad = [
+            "",
+            "   ",
+            "\u{3000}\n",
+            "esc\u{1b}[31m",
+            "cr\r",
+            "del\u{7f}",
+            "c1\u{9b}",
+        ];
         for text in bad {
             assert!(
                 matches!(check_text(text, 100), Err(ProtocolError::BadText(_))),

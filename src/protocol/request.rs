@@ -412,14 +412,38 @@ mod tests {
         assert_eq!(code(r#"{"id":1}"#), "bad_request");
         assert_eq!(code(r#"{"type":5}"#), "bad_request");
         assert_eq!(code(r#"{"type":"dance"}"#), "unknown_type");
-        assert_eq!(code(r#"{"type":"message","room":"BAD ROOM","text":5}"#), "bad_request");
-        assert_eq!(code(r#"{"type":"message","room":"BAD ROOM","text":"hi"}"#), "bad_room");
-        assert_eq!(code(r#"{"type":"message","room":"ok","to":"bob","text":"hi"}"#), "bad_request");
-        assert_eq!(code(r#"{"type":"message","to":"9bob","text":"hi"}"#), "bad_nick");
-        assert_eq!(code(r#"{"type":"message","room":"ok","text":" "}"#), "bad_text");
-        assert_eq!(code(r#"{"type":"history","room":"ok","before":1,"after":2}"#), "bad_request");
-        assert_eq!(code(r#"{"type":"history","room":"ok","limit":-1}"#), "bad_request");
-        assert_eq!(code(r#"{"type":"join","room":"ok","since":1.0}"#), "bad_request");
+        assert_eq!(
+            code(r#"{"type":"message","room":"BAD ROOM","text":5}"#),
+            "bad_request"
+        );
+        assert_eq!(
+            code(r#"{"type":"message","room":"BAD ROOM","text":"hi"}"#),
+            "bad_room"
+        );
+        assert_eq!(
+            code(r#"{"type":"message","room":"ok","to":"bob","text":"hi"}"#),
+            "bad_request"
+        );
+        assert_eq!(
+            code(r#"{"type":"message","to":"9bob","text":"hi"}"#),
+            "bad_nick"
+        );
+        assert_eq!(
+            code(r#"{"type":"message","room":"ok","text":" "}"#),
+            "bad_text"
+        );
+        assert_eq!(
+            code(r#"{"type":"history","room":"ok","before":1,"after":2}"#),
+            "bad_request"
+        );
+        assert_eq!(
+            code(r#"{"type":"history","room":"ok","limit":-1}"#),
+            "bad_request"
+        );
+        assert_eq!(
+            code(r#"{"type":"join","room":"ok","since":1.0}"#),
+            "bad_request"
+        );
     }
 
     #[test]

@@ -82,7 +82,8 @@ impl Hub {
             .rooms
             .iter()
             .map(|room| {
-                let persistent = Room::new(room.name.clone(), room.topic.clone(), true, history_keep);
+                let persistent =
+                    Room::new(room.name.clone(), room.topic.clone(), true, history_keep);
                 (room.name.clone(), Arc::new(persistent))
             })
             .collect();
@@ -170,12 +171,24 @@ impl Hub {
 
     /// Adds `client` to the room (created if needed), announcing it to the other
     /// members unless it was already there.
-    pub fn join(&self, client: &Arc<Client>, name: &RoomName, history: JoinHistory) -> (Arc<Room>, JoinOk) {
+    pub fn join(
+        &self,
+        client: &Arc<Client>,
+        name: &RoomName,
+        history: JoinHistory,
+    ) -> (Arc<Room>, JoinOk) {
         let mut directory = self.lock();
         let room = directory
             .rooms
             .entry(name.clone())
-            .or_insert_with(|| Arc::new(Room::new(name.clone(), String::new(), false, self.history_keep)))
+            .or_insert_with(|| {
+                Arc::new(Room::new(
+                    name.clone(),
+                    String::new(),
+                    false,
+                    self.history_keep,
+                ))
+            })
             .clone();
         let mut state = room.lock();
         if !state.contains(client) {
@@ -220,7 +233,11 @@ impl Hub {
     ) {
         let mut directory = self.lock();
         let key = client.nick().key();
-        if directory.nicks.get(&key).is_some_and(|c| c.id() == client.id()) {
+        if directory
+            .nicks
+            .get(&key)
+            .is_some_and(|c| c.id() == client.id())
+        {
             directory.nicks.remove(&key);
         }
         for room in rooms {
@@ -228,7 +245,13 @@ impl Hub {
         }
     }
 
-    fn depart(&self, directory: &mut Directory, client: &Client, room: &Arc<Room>, reason: Option<String>) {
+    fn depart(
+        &self,
+        directory: &mut Directory,
+        client: &Client,
+        room: &Arc<Room>,
+        reason: Option<String>,
+    ) {
         let mut state = room.lock();
         if !state.remove(client) {
             return;
@@ -262,6 +285,10 @@ impl Hub {
 
     /// Every room, sorted by name.
     pub fn rooms(&self) -> Vec<RoomSummary> {
-        self.lock().rooms.values().map(|room| room.summary()).collect()
+        self.lock()
+            .rooms
+            .values()
+            .map(|room| room.summary())
+            .collect()
     }
 }

@@ -125,7 +125,9 @@ async fn connection(stream: TcpStream, peer: SocketAddr, endpoint: Endpoint, tic
                 outcome = handshake => outcome,
             };
             match outcome {
-                Ok(Ok(stream)) => session::serve(stream, peer, shared, sessions_stop, admitted).await,
+                Ok(Ok(stream)) => {
+                    session::serve(stream, peer, shared, sessions_stop, admitted).await
+                }
                 Ok(Err(e)) => debug!(%peer, "TLS handshake failed: {e}"),
                 Err(_) => debug!(%peer, "TLS handshake timed out"),
             }

@@ -61,7 +61,8 @@ pub struct Server {
 impl Server {
     /// Loads (or generates) the certificate and binds every listener.
     pub async fn bind(settings: Settings) -> Result<Server, ServerError> {
-        let identity = tls::load_identity(&settings.tls, &settings.state_dir, &settings.server_name)?;
+        let identity =
+            tls::load_identity(&settings.tls, &settings.state_dir, &settings.server_name)?;
         if identity.generated {
             info!(path = %identity.cert_path.display(), "generated a self-signed certificate");
         }
@@ -131,7 +132,10 @@ impl Server {
         shared.hub.begin_shutdown();
         sessions_stop.cancel();
         tracker.close();
-        if tokio::time::timeout(shutdown_timeout, tracker.wait()).await.is_err() {
+        if tokio::time::timeout(shutdown_timeout, tracker.wait())
+            .await
+            .is_err()
+        {
             warn!(
                 "connections still open after {}; closing them",
                 humantime::format_duration(shutdown_timeout)

@@ -65,7 +65,9 @@ impl Outbox {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         // A panic elsewhere must not take every sender down with this queue.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Queues a frame without waiting. Returns false if the frame was not queued:
@@ -165,7 +167,8 @@ where
     W: AsyncWrite + Unpin,
 {
     let mut batch = Vec::new();
-    let mut buffer = Vec::with_capacity(8 * 1024);
+    // Grown on first use: an idle connection holds no write buffer.
+    let mut buffer = Vec::new();
     while outbox.next_batch(&mut batch).await {
         buffer.clear();
         for frame in batch.drain(..) {
@@ -188,12 +191,17 @@ where
             }
         }
         if buffer.capacity() > KEEP_BUFFER_BYTES {
-            buffer = Vec::with_capacity(8 * 1024);
+            buffer = Vec::new();
         }
     }
     tokio::time::timeout(write_timeout, sink.shutdown())
         .await
-        .unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "shutdown timed out")))
+        .unwrap_or_else(|_| {
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "shutdown timed out",
+            ))
+        })
 }
 
 #[cfg(test)]

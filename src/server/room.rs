@@ -64,7 +64,9 @@ impl Room {
     }
 
     pub(super) fn lock(&self) -> MutexGuard<'_, RoomState> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Assigns the next `seq`, stores the message and queues it to every member,

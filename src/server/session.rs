@@ -29,6 +29,10 @@ use super::rate::{RateLimiter, Verdict};
 use super::room::Room;
 use super::Shared;
 
+/// Initial read buffer: chat lines are short, and an idle connection should cost
+/// little; the buffer grows (up to one line's bound) when a client sends more.
+const READ_BUFFER_BYTES: usize = 1024;
+
 /// `history` page size when the request names no `limit`.
 const DEFAULT_HISTORY_LIMIT: u64 = 50;
 
@@ -53,7 +57,8 @@ pub(super) async fn serve<S>(
     });
     if admitted {
         info!(%peer, "connected");
-        let mut lines = FramedRead::new(reader, LineCodec::new(limits.max_line_bytes));
+        let codec = LineCodec::new(limits.max_line_bytes);
+        let mut lines = FramedRead::with_capacity(reader, codec, READ_BUFFER_BYTES);
         let mut session = Session::new(peer, shared.clone(), outbox);
         let end = session.run(&mut lines, &shutdown).await;
         session.finish(&end);
@@ -140,7 +145,11 @@ impl Session {
         }
     }
 
-    async fn run<R>(&mut self, lines: &mut FramedRead<R, LineCodec>, shutdown: &CancellationToken) -> End
+    async fn run<R>(
+        &mut self,
+        lines: &mut FramedRead<R, LineCodec>,
+        shutdown: &CancellationToken,
+    ) -> End
     where
         R: AsyncRead + Unpin,
     {
@@ -215,7 +224,8 @@ impl Session {
             match self.rate.check(Instant::now()) {
                 Verdict::Allowed => {}
                 Verdict::Limited => {
-                    self.outbox.push(&frames::error(id, &ProtocolError::RateLimited));
+                    self.outbox
+                        .push(&frames::error(id, &ProtocolError::RateLimited));
                     return None;
                 }
                 Verdict::Flooding => {
@@ -238,7 +248,11 @@ impl Session {
     }
 
     /// The state checks and the work of one well-formed request.
-    fn execute(&mut self, request: Request, id: Option<&RequestId>) -> Result<Reply, ProtocolError> {
+    fn execute(
+        &mut self,
+        request: Request,
+        id: Option<&RequestId>,
+    ) -> Result<Reply, ProtocolError> {
         let Some(client) = self.client.clone() else {
             return match request {
                 Request::Hello {
@@ -364,7 +378,10 @@ impl Session {
                 return Err(ProtocolError::AuthFailed);
             }
         }
-        let client = self.shared.hub.register(nick.clone(), self.outbox.clone())?;
+        let client = self
+            .shared
+            .hub
+            .register(nick.clone(), self.outbox.clone())?;
         info!(peer = %self.peer, %nick, client = ?client_name, "registered");
         self.client = Some(client);
         let limits = &settings.limits;
