@@ -135,12 +135,8 @@ async fn join_since_gives_what_followed_oldest_first() {
         json!({"type": "join", "room": "r", "history": "all"}),
         json!({"type": "join", "room": "r", "history": 2.5}),
     ];
-    for (i, request) in bad.iter().enumerate() {
-        let mut request = request.clone();
-        request["id"] = json!(i);
-        c.request_error(request, "bad_request").await;
-    }
-    assert_eq!(bad.len(), 6);
+    let cases: Vec<_> = bad.into_iter().map(|r| (r, "bad_request")).collect();
+    assert_eq!(c.request_errors(&cases).await, 6);
     // None of them joined.
     assert_frame(
         &c.request(json!({"type": "who", "room": "r"})).await,

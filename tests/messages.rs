@@ -202,12 +202,7 @@ async fn private_message_errors() {
             "bad_text",
         ),
     ];
-    for (i, (request, code)) in cases.iter().enumerate() {
-        let mut request = request.clone();
-        request["id"] = json!(i);
-        alice.request_error(request, code).await;
-    }
-    assert_eq!(cases.len(), 8);
+    assert_eq!(alice.request_errors(&cases).await, 8);
     bob.expect_nothing().await;
     server.shutdown().await;
 }
@@ -346,12 +341,7 @@ async fn typing_notices_go_to_the_other_members_or_the_target() {
         ),
         (json!({"type": "typing", "room": "bad room"}), "bad_room"),
     ];
-    for (i, (request, code)) in errors.iter().enumerate() {
-        let mut request = request.clone();
-        request["id"] = json!(i);
-        alice.request_error(request, code).await;
-    }
-    assert_eq!(errors.len(), 5);
+    assert_eq!(alice.request_errors(&errors).await, 5);
     bob.expect_nothing().await;
     server.shutdown().await;
 }

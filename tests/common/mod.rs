@@ -402,6 +402,17 @@ impl Client {
         assert_error(&response, code, id);
     }
 
+    /// Sends each request with its index as `id` and checks each gets an `error`
+    /// with its code. Returns how many were checked, for the caller to assert.
+    pub async fn request_errors(&mut self, cases: &[(Value, &str)]) -> usize {
+        for (i, (request, code)) in cases.iter().enumerate() {
+            let mut request = request.clone();
+            request["id"] = json!(i);
+            self.request_error(request, code).await;
+        }
+        cases.len()
+    }
+
     /// Sends `{"type":"ping","id":"sync"}` and reads until its response, returning
     /// the frames that arrived before it: everything the server had queued for this
     /// connection when it handled the ping.
