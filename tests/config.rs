@@ -100,3 +100,56 @@ fn the_password_never_shows_in_debug_output() {
         "password leaked in Debug: {debug}"
     );
 }
+
+/// The dotted keys `config.example.toml` shows, whether set or commented out
+/// (`# key = value`), each under the table header above it.
+fn keys_shown_in_the_example(text: &str) -> std::collections::BTreeSet<String> {
+    let mut table = String::new();
+    let mut keys = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        let line = line.trim_start_matches('#').trim();
+        let header = line.trim_start_matches('[').trim_end_matches(']');
+        let is_name =
+            |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+        if line.starts_with('[') && line.ends_with(']') && is_name(header) {
+            header.clone_into(&mut table);
+        } else if let Some((key, _)) = line.split_once(" = ") {
+            if key.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                let dotted = if table.is_empty() {
+                    key.to_owned()
+                } else {
+                    format!("{table}.{key}")
+                };
+                keys.insert(dotted);
+            }
+        }
+    }
+    keys
+}
+
+#[test]
+fn the_example_config_is_valid_and_shows_every_key() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml");
+    let text = std::fs::read_to_string(&path).expect("config.example.toml");
+    if let Err(e) = confab::config::Settings::from_toml_str(&text, &path) {
+        panic!("config.example.toml does not load: {e}");
+    }
+    let shown = keys_shown_in_the_example(&text);
+    let missing: Vec<_> = confab::config::CONFIG_KEYS
+        .iter()
+        .filter(|key| !shown.contains(**key))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "keys config.example.toml does not show: {missing:?}"
+    );
+    let unknown: Vec<_> = shown
+        .iter()
+        .filter(|key| !confab::config::CONFIG_KEYS.contains(&key.as_str()))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "config.example.toml shows keys the server does not accept: {unknown:?}"
+    );
+    assert_eq!(shown.len(), confab::config::CONFIG_KEYS.len());
+}
