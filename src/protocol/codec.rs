@@ -152,6 +152,49 @@ mod tests {
     }
 
     #[test]
+    fn random_chunks_never_yield_an_over_long_line_or_grow_the_buffer() {
+        let max = 16;
+        let mut codec = LineCodec::new(max);
+        let mut buf = BytesMut::new();
+        let mut state: u32 = 0x1234_5678;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state
+        };
+        let (mut lines, mut too_long) = (0, 0);
+        for _ in 0..5_000 {
+            let chunk_len = next() % 40;
+            for _ in 0..chunk_len {
+                // Newlines often enough that short lines occur, rarely enough
+                // that over-long ones do too.
+                let byte = match next() % 24 {
+                    0 => b'\n',
+                    1 => b'\r',
+                    _ => b'a' + (next() % 26) as u8,
+                };
+                buf.extend_from_slice(&[byte]);
+            }
+            while let Some(line) = codec.decode(&mut buf).unwrap() {
+                match line {
+                    Line::Text(text) => {
+                        assert!(text.len() <= max, "{} bytes", text.len());
+                        assert!(!text.contains(&b'\n'));
+                        lines += 1;
+                    }
+                    Line::TooLong => too_long += 1,
+                }
+            }
+            assert!(buf.len() <= max + 1, "buffered {} bytes", buf.len());
+        }
+        assert!(
+            lines > 1000 && too_long > 100,
+            "{lines} lines, {too_long} too long"
+        );
+    }
+
+    #[test]
     fn waits_for_the_rest_of_a_line() {
         let mut codec = LineCodec::new(10);
         let mut buf = BytesMut::from(&b"hel"[..]);

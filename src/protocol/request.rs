@@ -467,6 +467,88 @@ mod tests {
         assert!(!parse(r#"{"type":"rooms"}"#).rate_exempt);
     }
 
+    /// xorshift64*: a seeded, dependency-free source of arbitrary input.
+    struct Noise(u64);
+
+    impl Noise {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
+            items[(self.next() % items.len() as u64) as usize]
+        }
+    }
+
+    #[test]
+    fn arbitrary_input_gets_an_answer_never_a_panic() {
+        let pieces = [
+            "{",
+            "}",
+            "[",
+            "]",
+            ",",
+            ":",
+            "\"type\"",
+            "\"id\"",
+            "\"room\"",
+            "\"to\"",
+            "\"text\"",
+            "\"hello\"",
+            "\"message\"",
+            "\"history\"",
+            "\"join\"",
+            "null",
+            "true",
+            "-1",
+            "1e999",
+            "18446744073709551616",
+            "\"\\ud800\"",
+            "\"#Ops\"",
+            "\"\\u0000\"",
+            "\"x\"",
+            " ",
+            "\u{1b}",
+            "\u{9b}",
+            "é",
+            "\"before\"",
+            "\"after\"",
+            "\"limit\"",
+            "0",
+        ];
+        let mut noise = Noise(0x5eed_c0ff_ee00_d00d);
+        let mut answered = 0;
+        for round in 0..20_000 {
+            let line: Vec<u8> = if round % 2 == 0 {
+                let len = noise.next() % 40;
+                (0..len)
+                    .map(|_| noise.pick(&pieces))
+                    .collect::<String>()
+                    .into_bytes()
+            } else {
+                let len = noise.next() % 64;
+                (0..len).map(|_| noise.next() as u8).collect()
+            };
+            if let Some(envelope) = parse_line(&line, 64) {
+                // Whatever it is, it must be something the server can answer.
+                if let Err(error) = &envelope.request {
+                    assert!(!error.code().is_empty());
+                }
+                answered += 1;
+            }
+        }
+        assert!(answered > 15_000, "only {answered} lines were answered");
+    }
+
+    #[test]
+    fn deep_nesting_is_a_bad_frame_not_a_stack_overflow() {
+        let line = "[".repeat(100_000);
+        assert_eq!(parse(&line).request.unwrap_err().code(), "bad_frame");
+    }
+
     #[test]
     fn empty_reason_is_no_reason() {
         assert_eq!(
