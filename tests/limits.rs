@@ -441,3 +441,54 @@ async fn beyond_the_socket_ceiling_a_connection_is_closed_at_once() {
     }
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_messages_to_a_client_that_stopped_reading_end_in_no_such_user() {
+    const MAX_MESSAGES: usize = 20_000;
+    let server = TestServer::start(&format!(
+        "[limits]\noutbound_queue_bytes = 65536\nmax_text_bytes = 8000\n{NO_RATE_LIMIT}"
+    ))
+    .await;
+    let mut stuck = registered(&server, "stuck").await;
+    let mut sender = registered(&server, "sender").await;
+    // From here on `stuck` reads nothing until the sender has been refused.
+    let mut acknowledged = 0;
+    loop {
+        assert!(
+            acknowledged < MAX_MESSAGES,
+            "the stuck client was not cut off after {MAX_MESSAGES} messages"
+        );
+        let text = format!("{acknowledged:06} {}", "x".repeat(7993));
+        let request = json!({"type": "message", "to": "stuck", "text": text, "id": acknowledged});
+        let response = sender.request(request).await;
+        if response["type"] == "ok" {
+            acknowledged += 1;
+            continue;
+        }
+        assert_error(&response, "no_such_user", Some(json!(acknowledged)));
+        break;
+    }
+    assert!(acknowledged > 0, "the first message was refused");
+    sender
+        .request_error(
+            json!({"type": "message", "to": "stuck", "text": "still there?"}),
+            "no_such_user",
+        )
+        .await;
+
+    // What reached the stuck client before it was cut off: acknowledged
+    // messages in order, then `bye`, then the end of the connection.
+    let frames = stuck.recv_until_closed(MAX_MESSAGES + 1).await;
+    let (bye, messages) = frames.split_last().expect("at least the bye");
+    assert_eq!(bye, &json!({"type": "bye", "reason": "slow consumer"}));
+    assert!(messages.len() <= acknowledged);
+    for (n, frame) in messages.iter().enumerate() {
+        assert_eq!(frame["type"], "message", "{frame}");
+        assert_eq!(frame["from"], "sender");
+        assert!(frame["text"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{n:06} ")));
+    }
+    server.shutdown().await;
+}

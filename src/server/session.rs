@@ -306,7 +306,11 @@ impl Session {
                     text,
                     action,
                 };
-                target.outbox().push(&Event::Message(message).encode());
+                // A target whose queue no longer takes frames is on its way out:
+                // acknowledging would claim a delivery that cannot happen.
+                if !target.outbox().push(&Event::Message(message).encode()) {
+                    return Err(ProtocolError::NoSuchUser(nick.to_string()));
+                }
                 Reply::ok(id, MessageOk { seq: None, ts })
             }
             Request::Typing { target, active } => {
