@@ -20,6 +20,9 @@ pub enum Command {
     /// Run the chat server (TLS on port 7667 on all interfaces unless configured
     /// otherwise).
     Server(ServerArgs),
+    /// Chat from a terminal, or script a conversation: slash commands and plain
+    /// lines on stdin, events on stdout.
+    Client(ClientArgs),
 }
 
 /// Options of `confab server`. Flags override the config file.
@@ -36,8 +39,87 @@ pub struct ServerArgs {
 
     /// Check the configuration and the certificate files, print a summary and exit
     /// without starting the server.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "print_fingerprint")]
     pub check: bool,
+
+    /// Print the SHA256 fingerprint of the server's certificate (the configured one,
+    /// or the self-signed one, made now if there is none yet) and exit, so it can
+    /// be handed to users.
+    #[arg(long)]
+    pub print_fingerprint: bool,
+}
+
+/// Options of `confab client`. Flags override the client config file.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ClientArgs {
+    /// The server to connect to: HOST or HOST:PORT (an IPv6 address in brackets,
+    /// like [::1]:7667). Default: `server` from the client config, else
+    /// localhost:7667.
+    #[arg(value_name = "HOST[:PORT]")]
+    pub server: Option<String>,
+
+    /// Your nick: 1 to 32 ASCII letters, digits, '_' or '-', starting with a
+    /// letter. Default: `nick` from the client config, else your user name.
+    #[arg(long, short = 'n', value_name = "NICK")]
+    pub nick: Option<String>,
+
+    /// Join ROOM once connected; repeat the flag for several rooms. Replaces the
+    /// `join` list of the client config.
+    #[arg(long = "join", short = 'j', value_name = "ROOM")]
+    pub join: Vec<String>,
+
+    /// Read the server password from the first line of FILE.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
+
+    /// Trust only a certificate that chains to a CA certificate in FILE (PEM) and
+    /// names the host, instead of the system roots and the known-hosts file.
+    #[arg(long, value_name = "FILE", group = "trust")]
+    pub ca: Option<PathBuf>,
+
+    /// Trust the server whose certificate has this fingerprint (as printed by
+    /// `confab server --print-fingerprint`), for this run only.
+    #[arg(long, value_name = "SHA256:...", group = "trust")]
+    pub fingerprint: Option<String>,
+
+    /// Skip every certificate check, with a warning: anyone on the path can then
+    /// read and change the conversation.
+    #[arg(long, group = "trust")]
+    pub insecure: bool,
+
+    /// Print every server frame to stdout as the JSON line it was (for jq),
+    /// instead of human-readable lines.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Send stdin lines verbatim as protocol frames and print every frame
+    /// received; no hello or join is sent for you.
+    #[arg(long, conflicts_with_all = ["json", "nick", "join", "room", "password_file"])]
+    pub raw: bool,
+
+    /// One-shot: the room to send to (with --send).
+    #[arg(long, value_name = "ROOM", requires = "send")]
+    pub room: Option<String>,
+
+    /// One-shot: connect, join --room, send TEXT, wait for the server's ok, quit.
+    #[arg(long, value_name = "TEXT", requires = "room")]
+    pub send: Option<String>,
+
+    /// Read client defaults from FILE instead of
+    /// $XDG_CONFIG_HOME/confab/client.toml.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Remember and check server fingerprints in FILE instead of
+    /// $XDG_CONFIG_HOME/confab/known_hosts.
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+
+    /// When stdin is not a terminal, give up after N failed attempts to reconnect
+    /// a dropped connection (interactive sessions retry forever). Default:
+    /// `reconnect_attempts` from the client config, else 5.
+    #[arg(long, value_name = "N")]
+    pub reconnect_attempts: Option<u32>,
 }
 
 #[cfg(test)]
@@ -64,13 +146,65 @@ mod tests {
             "--check",
         ])
         .unwrap();
-        let Command::Server(args) = cli.command;
+        let Command::Server(args) = cli.command else {
+            panic!("not the server subcommand");
+        };
         assert_eq!(args.config, Some(PathBuf::from("/etc/confab.toml")));
         assert_eq!(
             args.listen,
             ["127.0.0.1:1".parse().unwrap(), "[::1]:2".parse().unwrap()] as [SocketAddr; 2]
         );
         assert!(args.check);
+    }
+
+    #[test]
+    fn client_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "confab",
+            "client",
+            "[::1]:7000",
+            "--nick",
+            "alice",
+            "-j",
+            "ops",
+            "--join",
+            "#dev",
+            "--fingerprint",
+            "SHA256:abc",
+            "--json",
+        ])
+        .unwrap();
+        let Command::Client(args) = cli.command else {
+            panic!("not the client subcommand");
+        };
+        assert_eq!(args.server.as_deref(), Some("[::1]:7000"));
+        assert_eq!(args.nick.as_deref(), Some("alice"));
+        assert_eq!(args.join, ["ops", "#dev"]);
+        assert_eq!(args.fingerprint.as_deref(), Some("SHA256:abc"));
+        assert!(args.json && !args.raw && !args.insecure);
+    }
+
+    #[test]
+    fn client_flag_rules_are_usage_errors() {
+        let refused = [
+            vec!["--insecure", "--fingerprint", "SHA256:x"],
+            vec!["--ca", "ca.pem", "--insecure"],
+            vec!["--room", "ops"],
+            vec!["--send", "hi"],
+            vec!["--raw", "--json"],
+            vec!["--raw", "--join", "ops"],
+        ];
+        for flags in &refused {
+            let err = Cli::try_parse_from(["confab", "client"].iter().chain(flags)).unwrap_err();
+            use clap::error::ErrorKind;
+            assert!(
+                matches!(
+                    err.kind(),
+                    ErrorKind::ArgumentConflict | ErrorKind::MissingRequiredArgument
+                ),
+                "{flags:?}: {err}"
+            );
+        }
     }
 
     #[test]

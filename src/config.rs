@@ -1134,7 +1134,7 @@ name = "ops"
         let mut args = ServerArgs {
             config: Some(path),
             listen: vec!["127.0.0.1:2".parse().unwrap(), "[::1]:3".parse().unwrap()],
-            check: false,
+            ..ServerArgs::default()
         };
         let s = Settings::load(&args).unwrap();
         assert_eq!(
@@ -1152,7 +1152,7 @@ name = "ops"
         let args = ServerArgs {
             config: Some("/nonexistent/confab.toml".into()),
             listen: Vec::new(),
-            check: false,
+            ..ServerArgs::default()
         };
         let err = Settings::load(&args).unwrap_err().to_string();
         assert!(

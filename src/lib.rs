@@ -4,6 +4,7 @@
 //! so the integration tests drive exactly the code the binary runs.
 
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod protocol;
 pub mod server;

@@ -16,6 +16,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Server(args) => server(&args),
+        Command::Client(args) => return ExitCode::from(confab::client::run(&args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -31,6 +32,12 @@ fn server(args: &ServerArgs) -> Result<(), Box<dyn Error>> {
     telemetry::init(&settings.log_level);
     if args.check {
         return check(args, &settings);
+    }
+    if args.print_fingerprint {
+        let identity =
+            tls::load_identity(&settings.tls, &settings.state_dir, &settings.server_name)?;
+        println!("{}", identity.fingerprint);
+        return Ok(());
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -86,6 +86,124 @@ pub enum Request {
     },
 }
 
+impl Request {
+    /// The request's `type` on the wire.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Request::Hello { .. } => "hello",
+            Request::Join { .. } => "join",
+            Request::Leave { .. } => "leave",
+            Request::Message { .. } => "message",
+            Request::Typing { .. } => "typing",
+            Request::Nick { .. } => "nick",
+            Request::Topic { .. } => "topic",
+            Request::Rooms => "rooms",
+            Request::Who { .. } => "who",
+            Request::History { .. } => "history",
+            Request::Ping => "ping",
+            Request::Quit { .. } => "quit",
+        }
+    }
+
+    /// The request as one wire line (without its `\n`), the inverse of
+    /// [`parse_line`]: the client sends what the server parses, from one
+    /// definition. Absent optional fields are left out.
+    pub fn to_line(&self, id: Option<&RequestId>) -> String {
+        let mut object = Map::new();
+        object.insert("type".into(), self.kind().into());
+        if let Some(id) = id {
+            let id = match id {
+                RequestId::Int(n) => Value::from(*n),
+                RequestId::Str(s) => Value::from(s.as_str()),
+            };
+            object.insert("id".into(), id);
+        }
+        let mut put = |key: &str, value: Value| {
+            object.insert(key.to_owned(), value);
+        };
+        match self {
+            Request::Hello {
+                nick,
+                password,
+                client,
+            } => {
+                put("nick", nick.as_str().into());
+                if let Some(password) = password {
+                    put("password", password.as_str().into());
+                }
+                if let Some(client) = client {
+                    put("client", client.as_str().into());
+                }
+            }
+            Request::Join {
+                room,
+                history,
+                since,
+            } => {
+                put("room", room.as_str().into());
+                if let Some(history) = history {
+                    put("history", (*history).into());
+                }
+                if let Some(since) = since {
+                    put("since", (*since).into());
+                }
+            }
+            Request::Leave { room, reason } => {
+                put("room", room.as_str().into());
+                if let Some(reason) = reason {
+                    put("reason", reason.as_str().into());
+                }
+            }
+            Request::Message {
+                target,
+                text,
+                action,
+            } => {
+                put_target(&mut put, target);
+                put("text", text.as_str().into());
+                if *action {
+                    put("action", true.into());
+                }
+            }
+            Request::Typing { target, active } => {
+                put_target(&mut put, target);
+                put("active", (*active).into());
+            }
+            Request::Nick { nick } => put("nick", nick.as_str().into()),
+            Request::Topic { room, topic } => {
+                put("room", room.as_str().into());
+                put("topic", topic.as_str().into());
+            }
+            Request::Who { room } => put("room", room.as_str().into()),
+            Request::History { room, page, limit } => {
+                put("room", room.as_str().into());
+                match page {
+                    HistoryPage::Newest => {}
+                    HistoryPage::Before(seq) => put("before", (*seq).into()),
+                    HistoryPage::After(seq) => put("after", (*seq).into()),
+                }
+                if let Some(limit) = limit {
+                    put("limit", (*limit).into());
+                }
+            }
+            Request::Quit { reason } => {
+                if let Some(reason) = reason {
+                    put("reason", reason.as_str().into());
+                }
+            }
+            Request::Rooms | Request::Ping => {}
+        }
+        Value::Object(object).to_string()
+    }
+}
+
+fn put_target(put: &mut impl FnMut(&str, Value), target: &Target) {
+    match target {
+        Target::Room(room) => put("room", room.as_str().into()),
+        Target::User(nick) => put("to", nick.as_str().into()),
+    }
+}
+
 /// One non-blank inbound line, parsed as far as it goes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Envelope {
@@ -348,6 +466,69 @@ impl<'a> Fields<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_request_survives_the_round_trip_through_its_line() {
+        let room = || RoomName::parse("ops").unwrap();
+        let nick = || Nick::parse("bob").unwrap();
+        let requests = [
+            Request::Hello {
+                nick: nick(),
+                password: Some("pw".into()),
+                client: Some("confab".into()),
+            },
+            Request::Join {
+                room: room(),
+                history: Some(5),
+                since: Some(7),
+            },
+            Request::Leave {
+                room: room(),
+                reason: Some("lunch".into()),
+            },
+            Request::Message {
+                target: Target::User(nick()),
+                text: "hi\tthere\nsecond line".into(),
+                action: true,
+            },
+            Request::Typing {
+                target: Target::Room(room()),
+                active: false,
+            },
+            Request::Nick { nick: nick() },
+            Request::Topic {
+                room: room(),
+                topic: "".into(),
+            },
+            Request::Rooms,
+            Request::Who { room: room() },
+            Request::History {
+                room: room(),
+                page: HistoryPage::Before(3),
+                limit: Some(2),
+            },
+            Request::History {
+                room: room(),
+                page: HistoryPage::After(3),
+                limit: None,
+            },
+            Request::Ping,
+            Request::Quit { reason: None },
+        ];
+        for (n, request) in requests.iter().enumerate() {
+            let id = RequestId::Int(n as i64);
+            let line = request.to_line(Some(&id));
+            assert!(!line.contains('\n'), "{line}");
+            let envelope = parse_line(line.as_bytes(), 4096).unwrap();
+            assert_eq!(envelope.id, Some(id));
+            assert_eq!(envelope.request.as_ref(), Ok(request), "{line}");
+        }
+        assert_eq!(requests.len(), 13);
+        assert_eq!(
+            Request::Ping.to_line(Some(&RequestId::Str("a".into()))),
+            r#"{"id":"a","type":"ping"}"#
+        );
+    }
 
     fn parse(line: &str) -> Envelope {
         parse_line(line.as_bytes(), 4096).expect("not blank")

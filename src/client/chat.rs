@@ -1,0 +1,859 @@
+//! The conversation: registering, joining, turning input into requests and
+//! frames into output, and reconnecting without losing messages.
+//!
+//! Requests go out one at a time, each waiting for its response: the protocol
+//! answers in order anyway, this keeps a `rate_limited` request retriable in its
+//! place, and it lets a dropped connection know exactly which request was left
+//! unanswered. After a drop the client reconnects with backoff, registers under
+//! the same nick, rejoins every room with `since` = the last `seq` it saw there,
+//! and pages on with `history` `after` until it has everything the server holds.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::{sleep, sleep_until, Instant};
+
+use crate::protocol::frames::{
+    AdvertisedLimits, Event, HelloOk, HistoryOk, JoinOk, Message, MessageOk, NickOk, RoomsOk, WhoOk,
+};
+use crate::protocol::names::{Nick, RoomName};
+use crate::protocol::request::{HistoryPage, Request, RequestId, Target};
+
+use super::backoff::Backoff;
+use super::commands::{self, Action, Context, HELP};
+use super::connection::Connection;
+use super::error::ClientError;
+use super::input::InputEvent;
+use super::screen::Screen;
+use super::settings::ClientSettings;
+use super::terminal;
+use super::trust::{Asker, KnownHosts, Trust};
+
+/// Typing notices go out at most this often while the user types.
+const TYPING_EVERY: Duration = Duration::from_secs(3);
+/// Another user's typing is shown at most this often.
+const TYPING_SHOWN_EVERY: Duration = Duration::from_secs(10);
+/// Silence from the server after which the client checks with a `ping`.
+const KEEPALIVE_AFTER: Duration = Duration::from_secs(75);
+/// An unanswered request older than this means the connection is dead.
+const ANSWER_WITHIN: Duration = Duration::from_secs(30);
+/// How often a `rate_limited` request is retried before it counts as failed.
+const RATE_LIMIT_RETRIES: u32 = 6;
+/// The most input lines queued ahead of the connection.
+const QUEUE_LIMIT: usize = 256;
+
+/// How the conversation was started.
+pub struct Options {
+    pub settings: ClientSettings,
+    pub interactive: bool,
+    /// One-shot: join without history, show nothing but errors.
+    pub one_shot: bool,
+}
+
+/// Where the user's input comes from.
+pub enum Input {
+    Ready(mpsc::Receiver<InputEvent>),
+    /// The interactive line editor, started once the first connection is
+    /// trusted (the trust question needs the terminal before the editor).
+    Terminal,
+}
+
+/// A request waiting to go out, and why it is sent.
+#[derive(Debug, Clone)]
+struct Outgoing {
+    request: Request,
+    origin: Origin,
+    retries: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// Typed or scripted by the user: its failure counts.
+    User,
+    /// Registration, joins from the settings, catch-up after a reconnect.
+    Setup,
+    /// Catching up on a room after a reconnect.
+    CatchUp,
+    /// Keepalive and typing notices: nobody needs to hear about them.
+    Background,
+}
+
+/// A room this client is in.
+#[derive(Debug, Clone)]
+struct Joined {
+    room: RoomName,
+    /// The highest `seq` seen in the room; `None` when unknown.
+    last_seq: Option<u64>,
+}
+
+/// How one connection ended.
+enum Ending {
+    /// The user quit, or input ended and everything was answered.
+    Done,
+    /// The connection dropped; reconnecting may help.
+    Dropped(String),
+    /// Reconnecting will not help.
+    Fatal(ClientError),
+}
+
+/// The conversation's state, which outlives any one connection.
+pub struct Chat {
+    options: Options,
+    screen: Screen,
+    trust: Trust,
+    known_hosts: KnownHosts,
+    nick: Nick,
+    limits: Option<AdvertisedLimits>,
+    rooms: Vec<Joined>,
+    current: Option<RoomName>,
+    queue: VecDeque<Outgoing>,
+    /// Requests that got an error (or were lost): the exit status.
+    failures: u32,
+    next_id: i64,
+    input_done: bool,
+    registered_once: bool,
+    /// Room messages in flight when a connection dropped: resent after the
+    /// catch-up unless the catch-up shows they got through.
+    unconfirmed: Vec<Outgoing>,
+    last_typing_sent: Option<Instant>,
+    typing_shown: HashMap<String, Instant>,
+}
+
+impl Chat {
+    pub fn new(options: Options, screen: Screen) -> Result<Chat, ClientError> {
+        let settings = &options.settings;
+        let nick = settings
+            .nick
+            .clone()
+            .ok_or_else(|| ClientError::Usage("a nick is needed".into()))?;
+        let trust = Trust::new(&settings.trust)?;
+        let known_hosts = KnownHosts::new(settings.known_hosts.clone());
+        let history = options.one_shot.then_some(0);
+        let queue = settings
+            .join
+            .iter()
+            .map(|room| Outgoing {
+                request: Request::Join {
+                    room: room.clone(),
+                    history,
+                    since: None,
+                },
+                origin: Origin::Setup,
+                retries: 0,
+            })
+            .collect();
+        Ok(Chat {
+            options,
+            screen,
+            trust,
+            known_hosts,
+            nick,
+            limits: None,
+            rooms: Vec::new(),
+            current: None,
+            queue,
+            failures: 0,
+            next_id: 0,
+            input_done: false,
+            registered_once: false,
+            unconfirmed: Vec::new(),
+            last_typing_sent: None,
+            typing_shown: HashMap::new(),
+        })
+    }
+
+    /// Runs the conversation to its end. `Ok(true)` when every request succeeded.
+    pub async fn run(
+        mut self,
+        input: Input,
+        mut ask: Option<&mut dyn Asker>,
+    ) -> Result<bool, ClientError> {
+        let server = self.options.settings.server.clone();
+        let mut backoff = Backoff::new();
+        let mut pending_input = Some(input);
+        // Until the editor starts, input stays closed: a channel nobody sends on.
+        let (_no_sender, mut input) = mpsc::channel(1);
+        loop {
+            let opened =
+                Connection::open(&server, &self.trust, &self.known_hosts, ask.take()).await;
+            if opened.is_ok() {
+                match pending_input.take() {
+                    Some(Input::Ready(ready)) => input = ready,
+                    Some(Input::Terminal) => {
+                        let terminal = terminal::start()?;
+                        self.screen.redirect(terminal.out, terminal.err);
+                        input = terminal.input;
+                    }
+                    None => {}
+                }
+            }
+            let reason = match opened {
+                Ok(mut connection) => {
+                    let ending = self
+                        .converse(&mut connection, &mut input, &mut backoff)
+                        .await;
+                    match ending {
+                        Ending::Done => {
+                            connection.close().await;
+                            return Ok(self.failures == 0);
+                        }
+                        Ending::Fatal(err) => return Err(err),
+                        Ending::Dropped(reason) => reason,
+                    }
+                }
+                // Before the first registration a failure is the answer: the
+                // user asked for a server that is not there.
+                Err(err) if !self.registered_once => return Err(err),
+                Err(err @ ClientError::Untrusted(_)) => return Err(err),
+                Err(err) => err.to_string(),
+            };
+            let limit =
+                (!self.options.interactive).then_some(self.options.settings.reconnect_attempts);
+            let Some(delay) = backoff.next_delay(limit) else {
+                return Err(ClientError::Lost {
+                    server: server.to_string(),
+                    reason,
+                });
+            };
+            self.screen.status(&format!(
+                "connection lost ({reason}); reconnecting in {:.1}s",
+                delay.as_secs_f64()
+            ));
+            if self.wait_for_reconnect(delay, &mut input).await {
+                return Ok(self.failures == 0);
+            }
+        }
+    }
+
+    /// Sleeps before a reconnect while still taking input, so an interactive
+    /// user can `/quit` instead of waiting. `true` when the user quit.
+    async fn wait_for_reconnect(
+        &mut self,
+        delay: Duration,
+        input: &mut mpsc::Receiver<InputEvent>,
+    ) -> bool {
+        let wake = sleep(delay);
+        tokio::pin!(wake);
+        loop {
+            tokio::select! {
+                _ = &mut wake => return false,
+                event = input.recv(), if !self.input_done && self.queue.len() < QUEUE_LIMIT => {
+                    self.take_input(event.unwrap_or(InputEvent::End));
+                    let quitting = self.queue.iter().any(|o| matches!(o.request, Request::Quit { .. }));
+                    if quitting && self.options.interactive {
+                        return true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// One connection's life.
+    async fn converse(
+        &mut self,
+        connection: &mut Connection,
+        input: &mut mpsc::Receiver<InputEvent>,
+        backoff: &mut Backoff,
+    ) -> Ending {
+        self.prepare_registration();
+        let mut in_flight: Option<(i64, Outgoing, Instant)> = None;
+        let mut retry_at: Option<Instant> = None;
+        let mut last_heard = Instant::now();
+        let mut registered = false;
+        loop {
+            if in_flight.is_none() && retry_at.is_none() {
+                let next = match self.queue.pop_front() {
+                    Some(next) => Some(next),
+                    None if self.input_done => Some(Outgoing {
+                        request: Request::Quit { reason: None },
+                        origin: Origin::Setup,
+                        retries: 0,
+                    }),
+                    None => None,
+                };
+                if let Some(next) = next {
+                    self.next_id += 1;
+                    let line = next.request.to_line(Some(&RequestId::Int(self.next_id)));
+                    if let Err(broken) = connection.send(&line).await {
+                        self.queue.push_front(next);
+                        return Ending::Dropped(broken.0);
+                    }
+                    in_flight = Some((self.next_id, next, Instant::now()));
+                }
+            }
+            let keepalive = last_heard + KEEPALIVE_AFTER;
+            let deadline = in_flight.as_ref().map(|(_, _, sent)| *sent + ANSWER_WITHIN);
+            tokio::select! {
+                line = connection.next_line() => {
+                    let line = match line {
+                        Ok(line) => line,
+                        Err(broken) => return self.dropped(broken.0, in_flight.take()),
+                    };
+                    last_heard = Instant::now();
+                    let step = self.on_line(&line, &mut in_flight, &mut retry_at, &mut registered);
+                    if registered {
+                        backoff.reset();
+                    }
+                    if let Some(ending) = step {
+                        return ending;
+                    }
+                }
+                event = input.recv(), if !self.input_done && self.queue.len() < QUEUE_LIMIT => {
+                    self.take_input(event.unwrap_or(InputEvent::End));
+                }
+                _ = sleep_until(retry_at.unwrap_or(keepalive)), if retry_at.is_some() => {
+                    retry_at = None;
+                }
+                _ = sleep_until(keepalive), if in_flight.is_none() && retry_at.is_none() => {
+                    last_heard = Instant::now();
+                    self.queue.push_back(background(Request::Ping));
+                }
+                _ = sleep_until(deadline.unwrap_or(keepalive)), if deadline.is_some() => {
+                    return self.dropped("no answer from the server".into(), in_flight.take());
+                }
+            }
+        }
+    }
+
+    /// Puts `hello` (and, after a drop, the rejoins) at the head of the queue.
+    fn prepare_registration(&mut self) {
+        // Setup and catch-up requests of the last connection are made anew.
+        let reconnecting = self.registered_once;
+        self.queue
+            .retain(|o| o.origin == Origin::User || !reconnecting);
+        if self.registered_once {
+            // Rejoin in the order the rooms were joined, each from its last seq.
+            for joined in self.rooms.iter().rev() {
+                self.queue.push_front(Outgoing {
+                    request: Request::Join {
+                        room: joined.room.clone(),
+                        history: None,
+                        since: joined.last_seq,
+                    },
+                    origin: Origin::CatchUp,
+                    retries: 0,
+                });
+            }
+        }
+        self.queue.push_front(Outgoing {
+            request: Request::Hello {
+                nick: self.nick.clone(),
+                password: self.options.settings.password.clone(),
+                client: Some(format!("confab/{}", env!("CARGO_PKG_VERSION"))),
+            },
+            origin: Origin::Setup,
+            retries: 0,
+        });
+    }
+
+    /// What to do with the request a dropped connection left unanswered.
+    fn dropped(&mut self, reason: String, in_flight: Option<(i64, Outgoing, Instant)>) -> Ending {
+        if let Some((_, outgoing, _)) = in_flight {
+            match (&outgoing.request, outgoing.origin) {
+                (Request::Quit { .. }, _) => return Ending::Done,
+                (
+                    Request::Message {
+                        target: Target::Room(_),
+                        ..
+                    },
+                    Origin::User,
+                ) => self.unconfirmed.push(outgoing),
+                (
+                    Request::Message {
+                        target: Target::User(to),
+                        text,
+                        ..
+                    },
+                    Origin::User,
+                ) => {
+                    self.failures += 1;
+                    self.screen.error(&format!(
+                        "the connection dropped before the server confirmed your private \
+                         message to {to}; it may not have been delivered: {text}"
+                    ));
+                }
+                (_, Origin::User) => self.queue.push_front(outgoing),
+                _ => {}
+            }
+        }
+        Ending::Dropped(reason)
+    }
+
+    /// Turns an input event into queued requests or local actions.
+    fn take_input(&mut self, event: InputEvent) {
+        match event {
+            InputEvent::End => self.input_done = true,
+            InputEvent::Request(request) => self.queue.push_back(user(request)),
+            InputEvent::Typing => self.typing(),
+            InputEvent::Line(line) => {
+                let joined: Vec<RoomName> = self.rooms.iter().map(|j| j.room.clone()).collect();
+                let context = Context {
+                    current: self.current.as_ref(),
+                    joined: &joined,
+                    max_text_bytes: self
+                        .limits
+                        .as_ref()
+                        .map_or(usize::MAX, |l| l.max_text_bytes),
+                };
+                match commands::parse(&line, &context) {
+                    Ok(Action::Send(request)) => {
+                        if matches!(request, Request::Quit { .. }) {
+                            self.input_done = true;
+                        }
+                        self.queue.push_back(user(request));
+                    }
+                    Ok(Action::Switch(room)) => {
+                        self.screen.status(&format!("now talking in #{room}"));
+                        self.current = Some(room);
+                    }
+                    Ok(Action::Help) => {
+                        for line in HELP {
+                            self.screen.status(line);
+                        }
+                    }
+                    Ok(Action::Nothing) => {}
+                    Err(hint) => self.screen.error(&hint),
+                }
+            }
+        }
+    }
+
+    /// The user is typing: tell the current room, at most every few seconds.
+    fn typing(&mut self) {
+        let Some(room) = self.current.clone() else {
+            return;
+        };
+        let now = Instant::now();
+        if self
+            .last_typing_sent
+            .is_some_and(|sent| now.duration_since(sent) < TYPING_EVERY)
+        {
+            return;
+        }
+        self.last_typing_sent = Some(now);
+        self.queue.push_back(background(Request::Typing {
+            target: Target::Room(room),
+            active: true,
+        }));
+    }
+
+    /// One line from the server. `Some` ends the connection.
+    fn on_line(
+        &mut self,
+        line: &str,
+        in_flight: &mut Option<(i64, Outgoing, Instant)>,
+        retry_at: &mut Option<Instant>,
+        registered: &mut bool,
+    ) -> Option<Ending> {
+        let frame: serde_json::Value = match serde_json::from_str(line) {
+            Ok(frame @ serde_json::Value::Object(_)) => frame,
+            _ => {
+                self.screen
+                    .error("the server sent a line that is not a JSON object");
+                return None;
+            }
+        };
+        self.screen.frame(line);
+        match frame.get("type").and_then(|t| t.as_str()) {
+            Some("ok") | Some("error") => {
+                let Some((id, outgoing, _)) = in_flight.take() else {
+                    self.screen
+                        .error("the server answered a request that was not sent");
+                    return None;
+                };
+                if frame.get("id").and_then(|v| v.as_i64()) != Some(id) {
+                    return Some(Ending::Dropped("the server answered out of order".into()));
+                }
+                if frame["type"] == "ok" {
+                    if matches!(outgoing.request, Request::Hello { .. }) {
+                        *registered = true;
+                    }
+                    self.on_ok(&outgoing, frame)
+                } else {
+                    self.on_error(outgoing, &frame, retry_at)
+                }
+            }
+            Some(_) => match serde_json::from_value::<Event>(frame) {
+                Ok(event) => self.on_event(event),
+                Err(e) => {
+                    self.screen.error(&format!(
+                        "the server sent an event this client does not know: {e}"
+                    ));
+                    None
+                }
+            },
+            None => {
+                self.screen.error("the server sent a frame without a type");
+                None
+            }
+        }
+    }
+
+    fn on_ok(&mut self, outgoing: &Outgoing, frame: serde_json::Value) -> Option<Ending> {
+        let origin = outgoing.origin;
+        match &outgoing.request {
+            Request::Hello { .. } => {
+                let ok: HelloOk = parse(frame)?;
+                let first = !self.registered_once;
+                self.registered_once = true;
+                self.nick = ok.nick.clone();
+                if first {
+                    self.screen.line(self.screen.renderer.notice(&format!(
+                        "connected to {} (confab {}) as {}",
+                        super::render::clean(&ok.server),
+                        super::render::clean(&ok.version),
+                        ok.nick
+                    )));
+                    if let Some(motd) = &ok.motd {
+                        for line in super::render::clean_text(motd, true).lines() {
+                            self.screen.line(self.screen.renderer.notice(line));
+                        }
+                    }
+                } else {
+                    self.screen.status(&format!("reconnected as {}", ok.nick));
+                }
+                self.limits = Some(ok.limits);
+            }
+            Request::Join { room, since, .. } => {
+                let ok: JoinOk = parse(frame)?;
+                let messages = messages(&ok.history);
+                if origin == Origin::CatchUp {
+                    let caught_up = self.catch_up(&ok.room, &messages, ok.more);
+                    self.screen.status(&format!(
+                        "rejoined #{} (caught up from seq {}: {caught_up} new message{})",
+                        ok.room,
+                        since.unwrap_or(0),
+                        if caught_up == 1 { "" } else { "s" }
+                    ));
+                } else {
+                    let renderer = self.screen.renderer;
+                    self.screen
+                        .line(renderer.joined(&ok.room, &ok.topic, &ok.members));
+                    for message in &messages {
+                        self.screen.line(renderer.message(message, &self.nick));
+                    }
+                    let last_seq = match (messages.last(), ok.more) {
+                        (Some(last), _) => last.seq,
+                        (None, false) => Some(0),
+                        (None, true) => None,
+                    };
+                    if !self.rooms.iter().any(|j| &j.room == room) {
+                        self.rooms.push(Joined {
+                            room: ok.room.clone(),
+                            last_seq,
+                        });
+                    }
+                    if self.current.as_ref() != Some(&ok.room) {
+                        self.current = Some(ok.room.clone());
+                        if self.options.interactive {
+                            self.screen.status(&format!("now talking in #{}", ok.room));
+                        }
+                    }
+                }
+            }
+            Request::History { room, page, .. } => {
+                let ok: HistoryOk = parse(frame)?;
+                let messages = messages(&ok.messages);
+                if origin == Origin::CatchUp {
+                    let caught_up = self.catch_up(room, &messages, ok.more);
+                    if caught_up > 0 {
+                        self.screen
+                            .status(&format!("caught up {caught_up} more in #{room}"));
+                    }
+                } else {
+                    if messages.is_empty() {
+                        self.screen.line(
+                            self.screen
+                                .renderer
+                                .notice(&format!("no messages in #{room}")),
+                        );
+                    }
+                    for message in &messages {
+                        self.screen
+                            .line(self.screen.renderer.message(message, &self.nick));
+                    }
+                    if ok.more && *page == HistoryPage::Newest && !messages.is_empty() {
+                        self.screen
+                            .line(self.screen.renderer.notice("older messages exist"));
+                    }
+                }
+            }
+            Request::Leave { room, .. } => {
+                self.rooms.retain(|j| &j.room != room);
+                self.unconfirmed.retain(|o| !is_message_to(o, room));
+                if self.current.as_ref() == Some(room) {
+                    self.current = self.rooms.last().map(|j| j.room.clone());
+                }
+                let note = match &self.current {
+                    Some(now) => format!("left #{room}; now talking in #{now}"),
+                    None => format!("left #{room}"),
+                };
+                self.screen.line(self.screen.renderer.notice(&note));
+            }
+            Request::Message {
+                target: Target::User(to),
+                text,
+                action,
+            } => {
+                let ok: MessageOk = parse(frame)?;
+                let echo = Message {
+                    room: None,
+                    to: Some(to.clone()),
+                    seq: None,
+                    ts: ok.ts,
+                    from: self.nick.clone(),
+                    text: text.clone(),
+                    action: *action,
+                };
+                let line = self.screen.renderer.message(&echo, &self.nick);
+                self.screen.line(line);
+            }
+            Request::Nick { .. } => {
+                let ok: NickOk = parse(frame)?;
+                self.nick = ok.nick;
+                self.screen.line(
+                    self.screen
+                        .renderer
+                        .notice(&format!("you are now {}", self.nick)),
+                );
+            }
+            Request::Rooms => {
+                let ok: RoomsOk = parse(frame)?;
+                for line in self.screen.renderer.rooms(&ok.rooms) {
+                    self.screen.line(line);
+                }
+            }
+            Request::Who { .. } => {
+                let ok: WhoOk = parse(frame)?;
+                let line = self.screen.renderer.members(&ok.room, &ok.members);
+                self.screen.line(line);
+            }
+            Request::Quit { .. } => {}
+            Request::Message { .. }
+            | Request::Typing { .. }
+            | Request::Topic { .. }
+            | Request::Ping => {}
+        }
+        None
+    }
+
+    /// Shows the messages a catch-up brought that are newer than what was
+    /// seen, and queues the next page while the server says there is more.
+    /// Returns how many were new.
+    fn catch_up(&mut self, room: &RoomName, messages: &[Message], more: bool) -> usize {
+        let Some(index) = self.rooms.iter().position(|j| &j.room == room) else {
+            return 0;
+        };
+        let mut shown = 0;
+        for message in messages {
+            let seq = message.seq.unwrap_or(0);
+            if self.rooms[index].last_seq.is_some_and(|last| seq <= last) {
+                continue;
+            }
+            self.rooms[index].last_seq = Some(seq);
+            if message.from.key() == self.nick.key() {
+                // One of ours that got through before the drop: not to be resent.
+                if let Some(at) = self
+                    .unconfirmed
+                    .iter()
+                    .position(|o| same_message(o, room, message))
+                {
+                    self.unconfirmed.remove(at);
+                }
+            }
+            let line = self.screen.renderer.message(message, &self.nick);
+            self.screen.line(line);
+            shown += 1;
+        }
+        let last_seq = self.rooms[index].last_seq.unwrap_or(0);
+        if more && !messages.is_empty() {
+            self.queue.push_front(Outgoing {
+                request: Request::History {
+                    room: room.clone(),
+                    page: HistoryPage::After(last_seq),
+                    limit: self.limits.as_ref().map(|l| l.history_max as u64),
+                },
+                origin: Origin::CatchUp,
+                retries: 0,
+            });
+        } else {
+            // Caught up: what is still unconfirmed never reached the room.
+            let (resend, keep): (Vec<_>, Vec<_>) = self
+                .unconfirmed
+                .drain(..)
+                .partition(|o| is_message_to(o, room));
+            self.unconfirmed = keep;
+            for outgoing in resend.into_iter().rev() {
+                self.screen
+                    .status("resending a message the server never stored");
+                self.queue.push_front(outgoing);
+            }
+        }
+        shown
+    }
+
+    fn on_error(
+        &mut self,
+        mut outgoing: Outgoing,
+        frame: &serde_json::Value,
+        retry_at: &mut Option<Instant>,
+    ) -> Option<Ending> {
+        let code = frame
+            .get("code")
+            .and_then(|c| c.as_str())
+            .unwrap_or("unknown");
+        let message = frame.get("message").and_then(|m| m.as_str()).unwrap_or("");
+        let text = format!("{message} ({code})");
+        if code == "rate_limited" && outgoing.retries < RATE_LIMIT_RETRIES {
+            // Wait for the server's bucket to refill, then try the same request.
+            let wait = Duration::from_millis(250) * 2u32.pow(outgoing.retries);
+            outgoing.retries += 1;
+            self.queue.push_front(outgoing);
+            *retry_at = Some(Instant::now() + wait);
+            return None;
+        }
+        match (&outgoing.request, outgoing.origin) {
+            (Request::Hello { .. }, _) if self.registered_once && code == "nick_in_use" => {
+                // The old connection may not be gone yet on the server's side:
+                // wait for it rather than take another nick.
+                return Some(Ending::Dropped(format!(
+                    "{} is still held by the old connection",
+                    self.nick
+                )));
+            }
+            (Request::Hello { .. }, _) => {
+                return Some(Ending::Fatal(ClientError::Refused(format!(
+                    "the server refused {}: {text}",
+                    self.nick
+                ))));
+            }
+            (_, Origin::Background) => {}
+            (Request::Join { room, .. }, Origin::CatchUp)
+            | (Request::History { room, .. }, Origin::CatchUp) => {
+                self.failures += 1;
+                self.screen
+                    .error(&format!("could not rejoin #{room}: {text}"));
+                let room = room.clone();
+                self.rooms.retain(|j| j.room != room);
+                if self.current.as_ref() == Some(&room) {
+                    self.current = self.rooms.last().map(|j| j.room.clone());
+                }
+            }
+            _ => {
+                self.failures += 1;
+                self.screen.error(&text);
+            }
+        }
+        None
+    }
+
+    fn on_event(&mut self, event: Event) -> Option<Ending> {
+        match event {
+            Event::Message(message) => {
+                if let Some(room) = &message.room {
+                    if let Some(joined) = self.rooms.iter_mut().find(|j| &j.room == room) {
+                        joined.last_seq = message.seq.or(joined.last_seq);
+                    }
+                }
+                self.typing_shown.remove(message.from.key().as_str());
+                let line = self.screen.renderer.message(&message, &self.nick);
+                self.screen.line(line);
+            }
+            Event::Typing {
+                room,
+                to,
+                nick,
+                active,
+            } => {
+                if self.options.interactive && active && nick.key() != self.nick.key() {
+                    let now = Instant::now();
+                    let recently = self
+                        .typing_shown
+                        .get(nick.key().as_str())
+                        .is_some_and(|at| now.duration_since(*at) < TYPING_SHOWN_EVERY);
+                    if !recently {
+                        self.typing_shown.insert(nick.key(), now);
+                        let place = match (room, to) {
+                            (Some(room), _) => {
+                                format!(" in #{}", super::render::clean(room.as_str()))
+                            }
+                            _ => " (private)".to_owned(),
+                        };
+                        self.screen.status(&format!(
+                            "{} is typing{place}…",
+                            super::render::clean(nick.as_str())
+                        ));
+                    }
+                }
+            }
+            Event::Ping => self.queue.push_back(background(Request::Ping)),
+            Event::Bye { reason } => {
+                return Some(match reason.as_str() {
+                    "quit" => Ending::Done,
+                    "auth failed" => Ending::Fatal(ClientError::Refused(
+                        "the server refused the password (auth failed)".into(),
+                    )),
+                    other => Ending::Dropped(format!(
+                        "the server said goodbye: {}",
+                        super::render::clean(other)
+                    )),
+                });
+            }
+            other => {
+                if let Some(line) = self.screen.renderer.event(&other) {
+                    self.screen.line(line);
+                }
+            }
+        }
+        None
+    }
+}
+
+fn user(request: Request) -> Outgoing {
+    Outgoing {
+        request,
+        origin: Origin::User,
+        retries: 0,
+    }
+}
+
+fn background(request: Request) -> Outgoing {
+    Outgoing {
+        request,
+        origin: Origin::Background,
+        retries: 0,
+    }
+}
+
+fn is_message_to(outgoing: &Outgoing, room: &RoomName) -> bool {
+    matches!(&outgoing.request, Request::Message { target: Target::Room(r), .. } if r == room)
+}
+
+fn same_message(outgoing: &Outgoing, room: &RoomName, message: &Message) -> bool {
+    matches!(&outgoing.request,
+        Request::Message { target: Target::Room(r), text, action }
+            if r == room && *text == message.text && *action == message.action)
+}
+
+/// A response payload; a malformed one is shown and ignored.
+fn parse<T: serde::de::DeserializeOwned>(frame: serde_json::Value) -> Option<T> {
+    match serde_json::from_value(frame) {
+        Ok(payload) => Some(payload),
+        Err(e) => {
+            eprintln!("confab client: the server's answer is malformed: {e}");
+            None
+        }
+    }
+}
+
+/// The message objects of a `join` or `history` answer.
+fn messages(frames: &[crate::protocol::frames::Frame]) -> Vec<Message> {
+    frames
+        .iter()
+        .filter_map(|frame| match serde_json::from_str::<Event>(frame.get()) {
+            Ok(Event::Message(message)) => Some(message),
+            _ => None,
+        })
+        .collect()
+}

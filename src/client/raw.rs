@@ -1,0 +1,84 @@
+//! `--raw`: stdin lines go to the server verbatim and every frame received is
+//! printed as it came (made terminal-safe), like `openssl s_client` but with the
+//! certificate checked. At end of input the client waits for the answers to
+//! what it sent, then quits.
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use super::connection::Connection;
+use super::error::ClientError;
+use super::screen::json_safe;
+use super::settings::ClientSettings;
+use super::trust::{Asker, KnownHosts, Trust};
+
+/// Runs a raw session. `Ok(true)` when no request got an `error`.
+pub async fn run(
+    settings: &ClientSettings,
+    ask: Option<&mut dyn Asker>,
+) -> Result<bool, ClientError> {
+    let trust = Trust::new(&settings.trust)?;
+    let known_hosts = KnownHosts::new(settings.known_hosts.clone());
+    let mut connection = Connection::open(&settings.server, &trust, &known_hosts, ask).await?;
+    let mut stdin = BufReader::new(tokio::io::stdin()).lines();
+    let lost = |reason: String| ClientError::Lost {
+        server: settings.server.to_string(),
+        reason,
+    };
+    // Every non-blank line gets exactly one response, in order.
+    let mut unanswered = 0usize;
+    let mut failed = false;
+    let mut input_done = false;
+    let mut quitting = false;
+    loop {
+        if input_done && unanswered == 0 && !quitting {
+            quitting = true;
+            connection
+                .send(r#"{"type":"quit"}"#)
+                .await
+                .map_err(|b| lost(b.0))?;
+        }
+        tokio::select! {
+            line = connection.next_line() => {
+                let line = match line {
+                    Ok(line) => line,
+                    Err(_) if quitting => return Ok(!failed),
+                    Err(broken) => return Err(lost(broken.0)),
+                };
+                let kind = serde_json::from_str::<serde_json::Value>(&line)
+                    .ok()
+                    .and_then(|frame| frame.get("type")?.as_str().map(str::to_owned));
+                // The answers to the client's own closing `quit` are not the user's.
+                if !(quitting && unanswered == 0) {
+                    println!("{}", json_safe(&line));
+                }
+                match kind.as_deref() {
+                    Some("ok") => unanswered = unanswered.saturating_sub(1),
+                    Some("error") => {
+                        unanswered = unanswered.saturating_sub(1);
+                        failed = true;
+                    }
+                    Some("bye") => {
+                        connection.close().await;
+                        return Ok(!failed);
+                    }
+                    _ => {}
+                }
+            }
+            line = stdin.next_line(), if !input_done => {
+                match line {
+                    Ok(Some(line)) => {
+                        connection.send(&line).await.map_err(|b| lost(b.0))?;
+                        if !line.trim().is_empty() {
+                            unanswered += 1;
+                        }
+                    }
+                    Ok(None) => input_done = true,
+                    Err(e) => {
+                        eprintln!("confab client: reading stdin: {e}");
+                        input_done = true;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,326 @@
+//! Human-readable lines for what the server says: one line per event with local
+//! time, room and nick. Everything that came from the server goes through
+//! [`clean`] first, so no control character or escape sequence a server (or a
+//! user through it) sends can reach the terminal; the only escape sequences
+//! printed are the colours this module adds itself.
+
+use chrono::{DateTime, Local};
+
+use crate::protocol::frames::{Event, Message, RoomSummary};
+use crate::protocol::names::{Nick, RoomName};
+
+/// Makes untrusted text safe to print: C0 controls (but tab) become caret
+/// notation (`^[` for ESC), DEL, C1 controls and the bidirectional-override
+/// characters (which can make text read differently than it is) become U+FFFD.
+/// Newlines are kept only when `multiline`; otherwise they become `^J`.
+pub fn clean_text(text: &str, multiline: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\t' => out.push(c),
+            '\n' if multiline => out.push(c),
+            '\u{0}'..='\u{1f}' => {
+                out.push('^');
+                out.push((b'@' + c as u8) as char);
+            }
+            '\u{7f}'..='\u{9f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => {
+                out.push('\u{fffd}')
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// [`clean_text`] for one-line values: nicks, rooms, topics, reasons.
+pub fn clean(text: &str) -> String {
+    clean_text(text, false)
+}
+
+/// Turns events into lines.
+#[derive(Debug, Clone, Copy)]
+pub struct Renderer {
+    /// Add ANSI colours (only when stdout is a terminal).
+    pub color: bool,
+}
+
+impl Renderer {
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    fn nick(&self, nick: &Nick) -> String {
+        self.paint("1", &clean(nick.as_str()))
+    }
+
+    fn room(&self, room: &RoomName) -> String {
+        self.paint("36", &format!("#{}", clean(room.as_str())))
+    }
+
+    /// A dimmed status line of the client's own.
+    pub fn notice(&self, text: &str) -> String {
+        self.paint("2", &format!("-- {text}"))
+    }
+
+    /// An error line.
+    pub fn error(&self, text: &str) -> String {
+        self.paint("31", &format!("error: {}", clean(text)))
+    }
+
+    /// A message, in a room or private. `me` tells incoming private messages
+    /// from the ones this client sent.
+    pub fn message(&self, message: &Message, me: &Nick) -> String {
+        let time = local_time(&message.ts);
+        let text = indent(&clean_text(&message.text, true));
+        let body = if message.action {
+            format!("* {} {text}", self.nick(&message.from))
+        } else {
+            format!("<{}> {text}", self.nick(&message.from))
+        };
+        match (&message.room, &message.to) {
+            (Some(room), _) => format!("{time} {} {body}", self.room(room)),
+            (None, Some(to)) if message.from.key() == me.key() && to.key() != me.key() => {
+                let label = format!("[private to {}]", clean(to.as_str()));
+                format!("{time} {} {body}", self.paint("35", &label))
+            }
+            (None, _) => format!("{time} {} {body}", self.paint("35", "[private]")),
+        }
+    }
+
+    /// Any event but `message`, `typing`, `ping` and `bye`, which the caller
+    /// treats on its own.
+    pub fn event(&self, event: &Event) -> Option<String> {
+        Some(match event {
+            Event::Join { room, nick, ts } => format!(
+                "{} {} {} joined",
+                local_time(ts),
+                self.room(room),
+                self.nick(nick)
+            ),
+            Event::Leave {
+                room,
+                nick,
+                reason,
+                ts,
+            } => format!(
+                "{} {} {} left{}",
+                local_time(ts),
+                self.room(room),
+                self.nick(nick),
+                reason
+                    .as_deref()
+                    .map(|r| format!(" ({})", clean(r)))
+                    .unwrap_or_default()
+            ),
+            Event::Nick { old, new, ts } => format!(
+                "{} {} is now known as {}",
+                local_time(ts),
+                self.nick(old),
+                self.nick(new)
+            ),
+            Event::Topic {
+                room,
+                topic,
+                by,
+                ts,
+            } => match topic.as_str() {
+                "" => format!(
+                    "{} {} {} cleared the topic",
+                    local_time(ts),
+                    self.room(room),
+                    self.nick(by)
+                ),
+                topic => format!(
+                    "{} {} {} set the topic: {}",
+                    local_time(ts),
+                    self.room(room),
+                    self.nick(by),
+                    clean(topic)
+                ),
+            },
+            Event::Message(_) | Event::Typing { .. } | Event::Ping | Event::Bye { .. } => {
+                return None
+            }
+        })
+    }
+
+    /// The lines shown after joining a room.
+    pub fn joined(&self, room: &RoomName, topic: &str, members: &[Nick]) -> String {
+        let topic = match topic {
+            "" => "no topic".to_owned(),
+            topic => format!("topic: {}", clean(topic)),
+        };
+        self.notice(&format!(
+            "joined #{} ({topic}); {} here: {}",
+            clean(room.as_str()),
+            members.len(),
+            nick_list(members)
+        ))
+    }
+
+    /// `/who`.
+    pub fn members(&self, room: &RoomName, members: &[Nick]) -> String {
+        self.notice(&format!(
+            "#{}: {} member{}: {}",
+            clean(room.as_str()),
+            members.len(),
+            if members.len() == 1 { "" } else { "s" },
+            nick_list(members)
+        ))
+    }
+
+    /// `/rooms`, a line per room.
+    pub fn rooms(&self, rooms: &[RoomSummary]) -> Vec<String> {
+        if rooms.is_empty() {
+            return vec![self.notice("no rooms yet: /join ROOM creates one")];
+        }
+        rooms
+            .iter()
+            .map(|room| {
+                let topic = match room.topic.as_str() {
+                    "" => String::new(),
+                    topic => format!(" - {}", clean(topic)),
+                };
+                self.notice(&format!(
+                    "#{} ({}){topic}",
+                    clean(room.room.as_str()),
+                    room.members
+                ))
+            })
+            .collect()
+    }
+}
+
+fn nick_list(members: &[Nick]) -> String {
+    members
+        .iter()
+        .map(|nick| clean(nick.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Continuation lines of a multi-line message, indented under the first.
+fn indent(text: &str) -> String {
+    text.replace('\n', "\n      ")
+}
+
+/// `HH:MM` in local time, with the date in front when it is not today; the
+/// server's text (cleaned) when it is not a timestamp.
+pub fn local_time(ts: &str) -> String {
+    match DateTime::parse_from_rfc3339(ts) {
+        Ok(time) => {
+            let local = time.with_timezone(&Local);
+            if local.date_naive() == Local::now().date_naive() {
+                local.format("%H:%M").to_string()
+            } else {
+                local.format("%Y-%m-%d %H:%M").to_string()
+            }
+        }
+        Err(_) => clean(ts),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nick(name: &str) -> Nick {
+        Nick::parse(name).unwrap()
+    }
+
+    fn plain() -> Renderer {
+        Renderer { color: false }
+    }
+
+    #[test]
+    fn control_and_escape_characters_never_get_through() {
+        let hostile = "a\u{1b}[2Jb\u{7}c\u{9b}31md\u{202e}e\u{7f}f\rg\u{0}";
+        let cleaned = clean_text(hostile, true);
+        assert_eq!(cleaned, "a^[[2Jb^Gc\u{fffd}31md\u{fffd}e\u{fffd}f^Mg^@");
+        assert!(!cleaned
+            .chars()
+            .any(|c| c.is_control() && c != '\t' && c != '\n'));
+        assert_eq!(clean("one\ntwo"), "one^Jtwo");
+        assert_eq!(clean_text("one\ntwo\tthree", true), "one\ntwo\tthree");
+    }
+
+    #[test]
+    fn messages_show_time_room_and_nick() {
+        let message = Message {
+            room: Some(RoomName::parse("general").unwrap()),
+            to: None,
+            seq: Some(1),
+            ts: "2001-02-03T04:05:06.000Z".into(),
+            from: nick("alice"),
+            text: "hi\u{1b}]0;pwned\u{7}".into(),
+            action: false,
+        };
+        let line = plain().message(&message, &nick("bob"));
+        let time = local_time(&message.ts);
+        assert_eq!(line, format!("{time} #general <alice> hi^[]0;pwned^G"));
+        assert!(time.starts_with("2001-02-0"), "{time}");
+        let action = Message {
+            action: true,
+            text: "waves\nand waves".into(),
+            ..message
+        };
+        assert_eq!(
+            plain().message(&action, &nick("bob")),
+            format!("{time} #general * alice waves\n      and waves")
+        );
+    }
+
+    #[test]
+    fn private_messages_are_marked() {
+        let incoming = Message {
+            room: None,
+            to: Some(nick("Bob")),
+            seq: None,
+            ts: "x".into(),
+            from: nick("alice"),
+            text: "psst".into(),
+            action: false,
+        };
+        assert_eq!(
+            plain().message(&incoming, &nick("bob")),
+            "x [private] <alice> psst"
+        );
+        assert_eq!(
+            plain().message(&incoming, &nick("alice")),
+            "x [private to Bob] <alice> psst"
+        );
+    }
+
+    #[test]
+    fn room_events_read_as_sentences() {
+        let room = RoomName::parse("ops").unwrap();
+        let leave = Event::Leave {
+            room: room.clone(),
+            nick: nick("carol"),
+            reason: Some("lunch".into()),
+            ts: "t".into(),
+        };
+        assert_eq!(plain().event(&leave).unwrap(), "t #ops carol left (lunch)");
+        let topic = Event::Topic {
+            room,
+            topic: "".into(),
+            by: nick("carol"),
+            ts: "t".into(),
+        };
+        assert_eq!(
+            plain().event(&topic).unwrap(),
+            "t #ops carol cleared the topic"
+        );
+        assert_eq!(plain().event(&Event::Ping), None);
+    }
+
+    #[test]
+    fn colours_wrap_only_our_own_markup() {
+        let line = Renderer { color: true }.error("bad \u{1b}[31m");
+        assert_eq!(line, "\x1b[31merror: bad ^[[31m\x1b[0m");
+    }
+}

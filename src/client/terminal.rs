@@ -1,0 +1,122 @@
+//! The interactive line editor: rustyline on a thread of its own, with input
+//! history and the usual editing keys. Output reaches the terminal through the
+//! editor's external printer, which prints above the line being typed and then
+//! redraws it, so arriving messages never garble the input. Key presses on a
+//! line that is not a slash command are reported, so the client can send
+//! `typing`.
+
+use rustyline::history::DefaultHistory;
+use rustyline::{
+    Cmd, ConditionalEventHandler, Editor, Event, EventContext, EventHandler, ExternalPrinter,
+    KeyCode, KeyEvent, Modifiers, RepeatCount,
+};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+
+use super::input::{InputEvent, INPUT_QUEUE};
+use super::screen::Sink;
+
+/// Lines typed so far, kept for the arrow keys (in memory only: a chat
+/// transcript is not written to disk behind the user's back).
+const HISTORY_LINES: usize = 500;
+const PROMPT: &str = "> ";
+
+/// The editor's input and its two output sinks (conversation and errors), which
+/// both print above the input line.
+pub struct Terminal {
+    pub input: mpsc::Receiver<InputEvent>,
+    pub out: Box<dyn Sink>,
+    pub err: Box<dyn Sink>,
+}
+
+/// Starts the editor.
+pub fn start() -> std::io::Result<Terminal> {
+    let config = rustyline::Config::builder()
+        .max_history_size(HISTORY_LINES)
+        .map_err(std::io::Error::other)?
+        .auto_add_history(true)
+        .build();
+    let mut editor: Editor<(), DefaultHistory> =
+        Editor::with_config(config).map_err(std::io::Error::other)?;
+    let printer = editor
+        .create_external_printer()
+        .map_err(std::io::Error::other)?;
+    let (sender, receiver) = mpsc::channel(INPUT_QUEUE);
+    editor.bind_sequence(
+        Event::Any,
+        EventHandler::Conditional(Box::new(TypingSignal {
+            sender: sender.clone(),
+        })),
+    );
+    std::thread::Builder::new()
+        .name("line-editor".into())
+        .spawn(move || edit(editor, sender))?;
+    let printer = Arc::new(Mutex::new(printer));
+    Ok(Terminal {
+        input: receiver,
+        out: Box::new(Printer(printer.clone())),
+        err: Box::new(Printer(printer)),
+    })
+}
+
+fn edit(mut editor: Editor<(), DefaultHistory>, sender: mpsc::Sender<InputEvent>) {
+    loop {
+        let event = match editor.readline(PROMPT) {
+            Ok(line) => InputEvent::Line(line),
+            // Ctrl-D and Ctrl-C both end the session, as in most chat clients.
+            Err(rustyline::error::ReadlineError::Eof)
+            | Err(rustyline::error::ReadlineError::Interrupted) => InputEvent::End,
+            Err(e) => {
+                eprintln!("confab client: terminal: {e}");
+                InputEvent::End
+            }
+        };
+        let end = event == InputEvent::End;
+        if sender.blocking_send(event).is_err() || end {
+            return;
+        }
+    }
+}
+
+/// Reports a key press that edits chat text (not a slash command).
+struct TypingSignal {
+    sender: mpsc::Sender<InputEvent>,
+}
+
+impl ConditionalEventHandler for TypingSignal {
+    fn handle(
+        &self,
+        event: &Event,
+        _count: RepeatCount,
+        _positive: bool,
+        context: &EventContext,
+    ) -> Option<Cmd> {
+        let printable = matches!(
+            event.get(0),
+            Some(KeyEvent(
+                KeyCode::Char(_),
+                Modifiers::NONE | Modifiers::SHIFT
+            ))
+        );
+        if printable && !context.line().starts_with('/') {
+            // Never block the editor: a full queue means the client is busy and
+            // a typing notice is the least of its worries.
+            let _ = self.sender.try_send(InputEvent::Typing);
+        }
+        None
+    }
+}
+
+/// The editor's external printer as a [`Sink`].
+struct Printer<P>(Arc<Mutex<P>>);
+
+impl<P: ExternalPrinter + Send> Sink for Printer<P> {
+    fn print(&mut self, text: String) {
+        let mut printer = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if printer.print(text.clone()).is_err() {
+            // The editor is gone (the session is ending); print plainly.
+            println!("{text}");
+        }
+    }
+}
