@@ -108,6 +108,9 @@ pub struct Chat {
     rooms: Vec<Joined>,
     current: Option<RoomName>,
     queue: VecDeque<Outgoing>,
+    /// User lines not yet read: each is parsed only when its turn comes, so it
+    /// sees the state the lines before it made (the room a `/join` entered).
+    lines: VecDeque<String>,
     /// Requests that got an error (or were lost): the exit status.
     failures: u32,
     next_id: i64,
@@ -153,6 +156,7 @@ impl Chat {
             rooms: Vec::new(),
             current: None,
             queue,
+            lines: VecDeque::new(),
             failures: 0,
             next_id: 0,
             input_done: false,
@@ -238,12 +242,20 @@ impl Chat {
         loop {
             tokio::select! {
                 _ = &mut wake => return false,
-                event = input.recv(), if !self.input_done && self.queue.len() < QUEUE_LIMIT => {
-                    self.take_input(event.unwrap_or(InputEvent::End));
-                    let quitting = self.queue.iter().any(|o| matches!(o.request, Request::Quit { .. }));
+                event = input.recv(), if !self.input_done && self.lines.len() < QUEUE_LIMIT => {
+                    let event = event.unwrap_or(InputEvent::End);
+                    let quitting = match &event {
+                        InputEvent::End => true,
+                        InputEvent::Line(line) => {
+                            let word = line.split_whitespace().next().unwrap_or("");
+                            word.eq_ignore_ascii_case("/quit") || word.eq_ignore_ascii_case("/exit")
+                        }
+                        _ => false,
+                    };
                     if quitting && self.options.interactive {
                         return true;
                     }
+                    self.take_input(event);
                 }
             }
         }
@@ -263,7 +275,7 @@ impl Chat {
         let mut registered = false;
         loop {
             if in_flight.is_none() && retry_at.is_none() {
-                let next = match self.queue.pop_front() {
+                let next = match self.next_outgoing() {
                     Some(next) => Some(next),
                     None if self.input_done => Some(Outgoing {
                         request: Request::Quit { reason: None },
@@ -299,7 +311,7 @@ impl Chat {
                         return ending;
                     }
                 }
-                event = input.recv(), if !self.input_done && self.queue.len() < QUEUE_LIMIT => {
+                event = input.recv(), if !self.input_done && self.lines.len() < QUEUE_LIMIT => {
                     self.take_input(event.unwrap_or(InputEvent::End));
                 }
                 _ = sleep_until(retry_at.unwrap_or(keepalive)), if retry_at.is_some() => {
@@ -386,34 +398,52 @@ impl Chat {
             InputEvent::End => self.input_done = true,
             InputEvent::Request(request) => self.queue.push_back(user(request)),
             InputEvent::Typing => self.typing(),
-            InputEvent::Line(line) => {
-                let joined: Vec<RoomName> = self.rooms.iter().map(|j| j.room.clone()).collect();
-                let context = Context {
-                    current: self.current.as_ref(),
-                    joined: &joined,
-                    max_text_bytes: self
-                        .limits
-                        .as_ref()
-                        .map_or(usize::MAX, |l| l.max_text_bytes),
-                };
-                match commands::parse(&line, &context) {
-                    Ok(Action::Send(request)) => {
-                        if matches!(request, Request::Quit { .. }) {
-                            self.input_done = true;
-                        }
-                        self.queue.push_back(user(request));
+            InputEvent::Line(line) => self.lines.push_back(line),
+        }
+    }
+
+    /// The next request to send: queued requests first, then the user's lines
+    /// in order, carrying out local commands on the way.
+    fn next_outgoing(&mut self) -> Option<Outgoing> {
+        loop {
+            if let Some(next) = self.queue.pop_front() {
+                return Some(next);
+            }
+            let line = self.lines.pop_front()?;
+            let joined: Vec<RoomName> = self.rooms.iter().map(|j| j.room.clone()).collect();
+            let context = Context {
+                current: self.current.as_ref(),
+                joined: &joined,
+                max_text_bytes: self
+                    .limits
+                    .as_ref()
+                    .map_or(usize::MAX, |l| l.max_text_bytes),
+            };
+            match commands::parse(&line, &context) {
+                Ok(Action::Send(request)) => {
+                    if matches!(request, Request::Quit { .. }) {
+                        // Nothing typed after `/quit` is read.
+                        self.input_done = true;
+                        self.lines.clear();
                     }
-                    Ok(Action::Switch(room)) => {
-                        self.screen.status(&format!("now talking in #{room}"));
-                        self.current = Some(room);
+                    return Some(user(request));
+                }
+                Ok(Action::Switch(room)) => {
+                    self.screen.status(&format!("now talking in #{room}"));
+                    self.current = Some(room);
+                }
+                Ok(Action::Help) => {
+                    for line in HELP {
+                        self.screen.status(line);
                     }
-                    Ok(Action::Help) => {
-                        for line in HELP {
-                            self.screen.status(line);
-                        }
+                }
+                Ok(Action::Nothing) => {}
+                Err(hint) => {
+                    self.screen.error(&hint);
+                    // A script asked for something that did not happen.
+                    if !self.options.interactive {
+                        self.failures += 1;
                     }
-                    Ok(Action::Nothing) => {}
-                    Err(hint) => self.screen.error(&hint),
                 }
             }
         }
@@ -597,6 +627,10 @@ impl Chat {
                 action,
             } => {
                 let ok: MessageOk = parse(frame)?;
+                if to.key() == self.nick.key() {
+                    // A message to yourself arrived as an event already.
+                    return None;
+                }
                 let echo = Message {
                     room: None,
                     to: Some(to.clone()),
