@@ -165,3 +165,159 @@ async fn a_script_reaches_other_users_as_requests() {
         "{private}"
     );
 }
+
+/// `--room R --send TEXT`: joins, sends, waits for the `ok`, quits, exit 0.
+#[tokio::test]
+async fn one_shot_send_delivers_and_exits_zero() {
+    let server = TestServer::start(&limits("")).await;
+    let mut watcher = registered(&server, "watcher").await;
+    watcher.join("ops").await;
+    let home = config_home();
+    let done = run_client(
+        &[
+            "client",
+            &target(&server),
+            "--nick",
+            "deploybot",
+            "--fingerprint",
+            &server.fingerprint,
+            "--room",
+            "#ops",
+            "--send",
+            "deploy finished",
+        ],
+        "",
+        home.path(),
+    )
+    .await;
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    assert_eq!(done.stdout, Vec::<String>::new());
+    assert_eq!(done.stderr, "");
+    assert_eq!(watcher.recv().await["type"], "join");
+    assert_eq!(
+        normalize(&watcher.recv().await),
+        json!({"type": "message", "room": "ops", "seq": 1, "ts": "<ts>", "from": "deploybot", "text": "deploy finished"})
+    );
+    assert_eq!(
+        normalize(&watcher.recv().await),
+        json!({"type": "leave", "room": "ops", "nick": "deploybot", "reason": "quit", "ts": "<ts>"})
+    );
+}
+
+/// A one-shot send the server refuses: exit 1, the server's error on stderr,
+/// nothing delivered.
+#[tokio::test]
+async fn one_shot_send_with_a_server_error_exits_non_zero() {
+    let server = TestServer::start(&limits("max_text_bytes = 10\n")).await;
+    let mut watcher = registered(&server, "watcher").await;
+    watcher.join("ops").await;
+    let home = config_home();
+    let addr = target(&server);
+    let send = |text: &'static str, nick: &'static str| {
+        [
+            "client",
+            addr.as_str(),
+            "--nick",
+            nick,
+            "--fingerprint",
+            server.fingerprint.as_str(),
+            "--room",
+            "ops",
+            "--send",
+            text,
+        ]
+    };
+    let too_long = run_client(&send("far more than ten bytes", "bot"), "", home.path()).await;
+    assert_eq!(too_long.code, Some(1), "{}", too_long.stderr);
+    assert!(too_long.stderr.contains("(bad_text)"), "{}", too_long.stderr);
+
+    let taken = run_client(&send("hi", "watcher"), "", home.path()).await;
+    assert_eq!(taken.code, Some(1), "{}", taken.stderr);
+    assert!(taken.stderr.contains("(nick_in_use)"), "{}", taken.stderr);
+
+    // The watcher saw the first bot come and go, and no message at all.
+    let frames: Vec<String> = [watcher.recv().await, watcher.recv().await]
+        .iter()
+        .map(|f| f["type"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(frames, ["join", "leave"]);
+    watcher.expect_nothing().await;
+}
+
+/// `--json`: every server frame on stdout as the JSON line it was.
+#[tokio::test]
+async fn json_mode_prints_every_frame() {
+    let server = TestServer::start(&limits("")).await;
+    let mut watcher = registered(&server, "watcher").await;
+    watcher.join("ops").await;
+    let home = config_home();
+    let mut bot = ClientProcess::spawn(
+        &[
+            "client",
+            &target(&server),
+            "--nick",
+            "bot",
+            "--json",
+            "--join",
+            "ops",
+            "--fingerprint",
+            &server.fingerprint,
+        ],
+        home.path(),
+    );
+    let hello: Value = serde_json::from_str(&bot.next_line().await).unwrap();
+    assert_eq!(hello["type"], "ok");
+    assert_eq!(hello["nick"], "bot");
+    let join: Value = serde_json::from_str(&bot.next_line().await).unwrap();
+    assert_eq!(join["members"], json!(["bot", "watcher"]));
+    assert_eq!(watcher.recv().await["type"], "join");
+    let (sent, _) = watcher.say("ops", "tab\there").await;
+    let line = bot.next_line().await;
+    let received: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(received, sent);
+    assert!(line.contains(r#""text":"tab\there""#), "{line}");
+    bot.send_line("/who").await;
+    let who: Value = serde_json::from_str(&bot.next_line().await).unwrap();
+    assert_eq!(who["members"], json!(["bot", "watcher"]));
+    let done = bot.finish().await;
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    let rest: Vec<Value> = done
+        .stdout
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rest, [json!({"type": "ok", "id": 4}), json!({"type": "bye", "reason": "quit"})]);
+}
+
+/// `--raw`: stdin lines verbatim, every frame back; exit 1 when one failed.
+#[tokio::test]
+async fn raw_mode_sends_lines_verbatim() {
+    let server = TestServer::start(&limits("")).await;
+    let home = config_home();
+    let input = "{\"type\":\"hello\",\"nick\":\"raw\",\"id\":1}\n\
+                 \n\
+                 {\"type\":\"join\",\"room\":\"#Ops\",\"id\":\"j\"}\n\
+                 not json\n\
+                 {\"type\":\"ping\",\"id\":2}\n";
+    let done = run_client(
+        &["client", &target(&server), "--raw", "--fingerprint", &server.fingerprint],
+        input,
+        home.path(),
+    )
+    .await;
+    assert_eq!(done.code, Some(1), "{}", done.stderr);
+    let frames: Vec<Value> = done
+        .stdout
+        .iter()
+        .map(|l| normalize(&serde_json::from_str(l).unwrap()))
+        .collect();
+    assert_eq!(frames.len(), 4, "{frames:#?}");
+    assert_eq!(frames[0]["id"], 1);
+    assert_eq!(frames[0]["nick"], "raw");
+    assert_eq!(
+        frames[1],
+        json!({"type": "ok", "id": "j", "room": "ops", "topic": "", "members": ["raw"], "history": [], "more": false})
+    );
+    assert_eq!(frames[2]["code"], "bad_frame");
+    assert_eq!(frames[3], json!({"type": "ok", "id": 2}));
+}
