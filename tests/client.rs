@@ -229,7 +229,11 @@ async fn one_shot_send_with_a_server_error_exits_non_zero() {
     };
     let too_long = run_client(&send("far more than ten bytes", "bot"), "", home.path()).await;
     assert_eq!(too_long.code, Some(1), "{}", too_long.stderr);
-    assert!(too_long.stderr.contains("(bad_text)"), "{}", too_long.stderr);
+    assert!(
+        too_long.stderr.contains("(bad_text)"),
+        "{}",
+        too_long.stderr
+    );
 
     let taken = run_client(&send("hi", "watcher"), "", home.path()).await;
     assert_eq!(taken.code, Some(1), "{}", taken.stderr);
@@ -286,7 +290,13 @@ async fn json_mode_prints_every_frame() {
         .iter()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(rest, [json!({"type": "ok", "id": 4}), json!({"type": "bye", "reason": "quit"})]);
+    assert_eq!(
+        rest,
+        [
+            json!({"type": "ok", "id": 4}),
+            json!({"type": "bye", "reason": "quit"})
+        ]
+    );
 }
 
 /// `--raw`: stdin lines verbatim, every frame back; exit 1 when one failed.
@@ -300,7 +310,13 @@ async fn raw_mode_sends_lines_verbatim() {
                  not json\n\
                  {\"type\":\"ping\",\"id\":2}\n";
     let done = run_client(
-        &["client", &target(&server), "--raw", "--fingerprint", &server.fingerprint],
+        &[
+            "client",
+            &target(&server),
+            "--raw",
+            "--fingerprint",
+            &server.fingerprint,
+        ],
         input,
         home.path(),
     )

@@ -114,7 +114,9 @@ struct Printer<P>(Arc<Mutex<P>>);
 impl<P: ExternalPrinter + Send> Sink for Printer<P> {
     fn print(&mut self, text: String) {
         let mut printer = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if printer.print(text.clone()).is_err() {
+        // The printer adds the newline itself only while a line is being
+        // edited; between two lines it writes the text as it is.
+        if printer.print(format!("{text}\n")).is_err() {
             // The editor is gone (the session is ending); print plainly.
             println!("{text}");
         }

@@ -58,10 +58,26 @@ impl ClientProcess {
         ClientProcess::spawn_program(env!("CARGO_BIN_EXE_confab"), args, config_home)
     }
 
-    /// Starts any program (`script`, to give the client a terminal) the same way.
+    /// Starts `confab ARGS…` on a terminal of its own (a pseudo-terminal made by
+    /// util-linux `script`), as a person at a keyboard runs it; the test types
+    /// into stdin and reads the screen from stdout.
+    pub fn spawn_in_terminal(args: &[&str], config_home: &Path) -> ClientProcess {
+        let mut command = String::from(env!("CARGO_BIN_EXE_confab"));
+        for arg in args {
+            command.push_str(&format!(" '{}'", arg.replace('\'', "'\\''")));
+        }
+        ClientProcess::spawn_program(
+            "script",
+            &["-q", "-e", "-c", &command, "/dev/null"],
+            config_home,
+        )
+    }
+
+    /// Starts any program the same way.
     pub fn spawn_program(program: &str, args: &[&str], config_home: &Path) -> ClientProcess {
         let mut child = Command::new(program)
             .args(args)
+            .env("TERM", "xterm")
             .env("XDG_CONFIG_HOME", config_home)
             .env("NO_COLOR", "1")
             .env_remove("RUST_LOG")
