@@ -85,6 +85,10 @@ struct Joined {
     room: RoomName,
     /// The highest `seq` seen in the room; `None` when unknown.
     last_seq: Option<u64>,
+    /// While a catch-up pages through older messages, live ones are held here
+    /// and shown after it, so the room reads in `seq` order with nothing
+    /// skipped.
+    held: Option<Vec<Message>>,
 }
 
 /// How one connection ended.
@@ -572,6 +576,7 @@ impl Chat {
                         self.rooms.push(Joined {
                             room: ok.room.clone(),
                             last_seq,
+                            held: None,
                         });
                     }
                     if self.current.as_ref() != Some(&ok.room) {
@@ -702,6 +707,7 @@ impl Chat {
         }
         let last_seq = self.rooms[index].last_seq.unwrap_or(0);
         if more && !messages.is_empty() {
+            self.rooms[index].held.get_or_insert_with(Vec::new);
             self.queue.push_front(Outgoing {
                 request: Request::History {
                     room: room.clone(),
@@ -712,7 +718,18 @@ impl Chat {
                 retries: 0,
             });
         } else {
-            // Caught up: what is still unconfirmed never reached the room.
+            // Caught up: what arrived live meanwhile follows, minus what the
+            // pages already showed.
+            for message in self.rooms[index].held.take().unwrap_or_default() {
+                let seq = message.seq.unwrap_or(0);
+                if self.rooms[index].last_seq.is_some_and(|last| seq <= last) {
+                    continue;
+                }
+                self.rooms[index].last_seq = Some(seq);
+                let line = self.screen.renderer.message(&message, &self.nick);
+                self.screen.line(line);
+            }
+            // What is still unconfirmed never reached the room.
             let (resend, keep): (Vec<_>, Vec<_>) = self
                 .unconfirmed
                 .drain(..)
@@ -787,6 +804,10 @@ impl Chat {
             Event::Message(message) => {
                 if let Some(room) = &message.room {
                     if let Some(joined) = self.rooms.iter_mut().find(|j| &j.room == room) {
+                        if let Some(held) = &mut joined.held {
+                            held.push(message);
+                            return None;
+                        }
                         joined.last_seq = message.seq.or(joined.last_seq);
                     }
                 }

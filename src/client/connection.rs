@@ -78,6 +78,9 @@ impl Connection {
             Some(Err(LinesCodecError::MaxLineLengthExceeded)) => {
                 Err(Broken("the server sent an overlong line".into()))
             }
+            Some(Err(LinesCodecError::Io(e))) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                Err(Broken("the connection was cut".into()))
+            }
             Some(Err(LinesCodecError::Io(e))) => Err(Broken(e.to_string())),
             None => Err(Broken("the server closed the connection".into())),
         }

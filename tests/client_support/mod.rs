@@ -39,6 +39,8 @@ pub struct Finished {
     pub code: Option<i32>,
     /// The stdout lines not yet read by the test when it finished.
     pub stdout: Vec<String>,
+    /// Every stdout line, the ones the test read included.
+    pub all_stdout: Vec<String>,
     pub stderr: String,
 }
 
@@ -161,9 +163,12 @@ impl ClientProcess {
             rest.push(line);
         }
         let stderr = self.stderr.await.unwrap_or_default();
+        let mut all_stdout = self.seen;
+        all_stdout.extend(rest.iter().cloned());
         Finished {
             code: status.code(),
             stdout: rest,
+            all_stdout,
             stderr,
         }
     }
