@@ -115,9 +115,10 @@ pub struct ClientArgs {
     #[arg(long, value_name = "FILE")]
     pub known_hosts: Option<PathBuf>,
 
-    /// When stdin is not a terminal, give up after N failed attempts to reconnect
-    /// a dropped connection (interactive sessions retry forever). Default:
-    /// `reconnect_attempts` from the client config, else 5.
+    /// Outside an interactive session (scripts, one-shot sends), give up after N
+    /// failed attempts to reconnect a dropped connection; interactive sessions
+    /// retry forever. Default: `reconnect_attempts` from the client config,
+    /// else 5.
     #[arg(long, value_name = "N")]
     pub reconnect_attempts: Option<u32>,
 }

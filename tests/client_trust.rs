@@ -81,6 +81,14 @@ async fn a_pinned_fingerprint_is_accepted_and_a_wrong_one_refused() {
     .await;
     assert_eq!(refused.code, Some(3), "{}", refused.stderr);
     assert!(refused.stdout.is_empty(), "{:?}", refused.stdout);
+    assert!(
+        refused.stderr.contains(&format!(
+            "expected: {wrong}\nreceived: {}",
+            server.fingerprint
+        )),
+        "{}",
+        refused.stderr
+    );
 }
 
 /// A known host whose certificate changed is refused loudly, with both

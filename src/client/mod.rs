@@ -67,10 +67,13 @@ fn run_client(args: &ClientArgs) -> Result<bool, ClientError> {
     }
     let stdin_is_terminal = std::io::stdin().is_terminal();
     let interactive = stdin_is_terminal && !args.raw && one_shot.is_none();
+    // The line editor changes the terminal's modes; whatever way the session
+    // ends, they are put back when this guard goes.
+    let _terminal_modes = interactive.then(terminal::SavedModes::save);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async {
+    let outcome = runtime.block_on(async {
         // Asking about an unknown certificate needs a person at the keyboard.
         let mut terminal_asker = TerminalAsker;
         let ask: Option<&mut dyn Asker> = stdin_is_terminal.then_some(&mut terminal_asker as _);
@@ -112,5 +115,9 @@ fn run_client(args: &ClientArgs) -> Result<bool, ClientError> {
             _ => Input::Ready(input::stdin_lines()),
         };
         chat.run(input, ask).await
-    })
+    });
+    // A read of stdin may still be blocked in a thread (a script whose input
+    // stays open): do not wait for it.
+    runtime.shutdown_background();
+    outcome
 }

@@ -72,9 +72,51 @@ fn edit(mut editor: Editor<(), DefaultHistory>, sender: mpsc::Sender<InputEvent>
                 InputEvent::End
             }
         };
+        // After `/quit` the session ends: reading on would leave the terminal
+        // in the editor's raw mode when the process exits.
+        let quit = matches!(&event, InputEvent::Line(line) if is_quit(line));
         let end = event == InputEvent::End;
-        if sender.blocking_send(event).is_err() || end {
+        if sender.blocking_send(event).is_err() || end || quit {
             return;
+        }
+    }
+}
+
+fn is_quit(line: &str) -> bool {
+    let word = line.split_whitespace().next().unwrap_or("");
+    word.eq_ignore_ascii_case("/quit") || word.eq_ignore_ascii_case("/exit")
+}
+
+/// The terminal's modes as they were before the editor started, restored when
+/// dropped, so a session that ends while the editor waits for a key (the
+/// server refused us, say) does not leave the shell without echo.
+pub struct SavedModes {
+    saved: Option<libc::termios>,
+}
+
+impl SavedModes {
+    pub fn save() -> SavedModes {
+        let mut modes = std::mem::MaybeUninit::<libc::termios>::uninit();
+        // SAFETY: tcgetattr only writes into the struct we hand it, and we read
+        // it only when the call succeeded.
+        let saved = unsafe {
+            (libc::tcgetattr(libc::STDIN_FILENO, modes.as_mut_ptr()) == 0)
+                .then(|| modes.assume_init())
+        };
+        SavedModes { saved }
+    }
+}
+
+impl Drop for SavedModes {
+    fn drop(&mut self) {
+        if let Some(modes) = &self.saved {
+            // SAFETY: `modes` is a termios that tcgetattr filled in.
+            unsafe {
+                libc::tcsetattr(libc::STDIN_FILENO, libc::TCSADRAIN, modes);
+            }
+            // Bracketed paste, which the editor turned on.
+            print!("\x1b[?2004l");
+            let _ = std::io::Write::flush(&mut std::io::stdout());
         }
     }
 }
@@ -99,7 +141,10 @@ impl ConditionalEventHandler for TypingSignal {
                 Modifiers::NONE | Modifiers::SHIFT
             ))
         );
-        if printable && !context.line().starts_with('/') {
+        let starts_command = context.line().starts_with('/')
+            || (context.line().is_empty()
+                && matches!(event.get(0), Some(KeyEvent(KeyCode::Char('/'), _))));
+        if printable && !starts_command {
             // Never block the editor: a full queue means the client is busy and
             // a typing notice is the least of its worries.
             let _ = self.sender.try_send(InputEvent::Typing);

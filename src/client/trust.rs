@@ -139,19 +139,23 @@ impl Trust {
                     .build()
                     .map_err(|e| ClientError::Usage(format!("--ca {}: {e}", path.display())))?
             }
-            TrustMode::Fingerprint(fingerprint) => tls::pinned_verifier(fingerprint),
-            TrustMode::Insecure => Arc::new(Recording {
+            // The pin is compared after the handshake, so a mismatch can show
+            // both fingerprints.
+            TrustMode::Fingerprint(_) | TrustMode::Insecure => Arc::new(Recording {
                 roots: None,
                 seen: seen.clone(),
                 algorithms: provider.signature_verification_algorithms,
             }),
         };
-        let config = rustls::ClientConfig::builder_with_provider(provider)
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
             .map_err(|e| ClientError::Usage(e.to_string()))?
             .dangerous()
             .with_custom_certificate_verifier(verifier)
             .with_no_client_auth();
+        // A resumed session skips certificate verification, which would leave
+        // nothing for `decide` to judge: every connection shows its certificate.
+        config.resumption = rustls::client::Resumption::disabled();
         Ok(Trust {
             config: Arc::new(config),
             seen,
@@ -170,7 +174,22 @@ impl Trust {
     ) -> Result<(), ClientError> {
         let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner()).take();
         let fingerprint = match (&self.mode, seen) {
-            (TrustMode::Ca(_) | TrustMode::Fingerprint(_), _) => return Ok(()),
+            (TrustMode::Ca(_), _) => return Ok(()),
+            (TrustMode::Fingerprint(pinned), Some(Seen::Unchained { fingerprint })) => {
+                if *pinned == fingerprint {
+                    return Ok(());
+                }
+                return Err(ClientError::Untrusted(format!(
+                    "the certificate of {server} does not match --fingerprint\n\
+                     expected: {pinned}\n\
+                     received: {fingerprint}"
+                )));
+            }
+            (TrustMode::Fingerprint(_), _) => {
+                return Err(ClientError::Untrusted(
+                    "the TLS handshake ended without a certificate to check".into(),
+                ))
+            }
             (TrustMode::Insecure, _) => return Ok(()),
             (TrustMode::Default, Some(Seen::Chained)) => return Ok(()),
             (TrustMode::Default, Some(Seen::Unchained { fingerprint })) => fingerprint,
