@@ -2,6 +2,10 @@
 //! requests one at a time, the registration, ping and idle timers, and the orderly
 //! end (leave events to the rooms, `bye`, flush, close). Every request's events are
 //! queued to their recipients before its response is queued to the sender.
+//!
+//! With the message log on, a room message or topic change waits for the log
+//! writer, which stores it and fans it out before answering; the session queues
+//! the `ok` (or `unavailable`) only then, and reads no further request meanwhile.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -24,6 +28,7 @@ use crate::protocol::request::{parse_line, Envelope, HistoryPage, Request, Reque
 use crate::protocol::{time, ProtocolError};
 
 use super::hub::{Client, JoinHistory};
+use super::log::NotStored;
 use super::outbox::{self, Failure, Outbox};
 use super::rate::{RateLimiter, Verdict};
 use super::room::Room;
@@ -184,7 +189,7 @@ impl Session {
                     };
                     last_heard = Instant::now();
                     pinged = false;
-                    if let Some(end) = self.handle_line(line) {
+                    if let Some(end) = self.handle_line(line).await {
                         return end;
                     }
                 }
@@ -206,7 +211,7 @@ impl Session {
     }
 
     /// Answers one line; `Some` when the connection ends after it.
-    fn handle_line(&mut self, line: Line) -> Option<End> {
+    async fn handle_line(&mut self, line: Line) -> Option<End> {
         let limits = &self.shared.settings.limits;
         let envelope = match line {
             Line::TooLong => Envelope::rejected(ProtocolError::LineTooLong {
@@ -234,7 +239,11 @@ impl Session {
                 }
             }
         }
-        match request.and_then(|request| self.execute(request, id)) {
+        let result = match request {
+            Ok(request) => self.execute(request, id).await,
+            Err(error) => Err(error),
+        };
+        match result {
             Ok(reply) => {
                 self.outbox.push(&reply.frame);
                 reply.end
@@ -248,7 +257,7 @@ impl Session {
     }
 
     /// The state checks and the work of one well-formed request.
-    fn execute(
+    async fn execute(
         &mut self,
         request: Request,
         id: Option<&RequestId>,
@@ -272,7 +281,7 @@ impl Session {
                 room,
                 history,
                 since,
-            } => self.join(&client, room, history, since, id),
+            } => self.join(&client, room, history, since, id).await,
             Request::Leave { room, reason } => {
                 let joined = self
                     .rooms
@@ -287,7 +296,17 @@ impl Session {
                 text,
                 action,
             } => {
-                let (seq, ts) = self.joined(&room)?.post(&client.nick(), text, action);
+                let joined = self.joined(&room)?;
+                let (seq, ts) = match &self.shared.log {
+                    None => joined.post(&client.nick(), text, action),
+                    Some(log) => {
+                        let stored = log
+                            .post(joined, client.nick(), text, action)
+                            .await
+                            .map_err(not_stored)?;
+                        (stored.seq.unwrap_or_default(), stored.ts)
+                    }
+                };
                 Reply::ok(id, MessageOk { seq: Some(seq), ts })
             }
             Request::Message {
@@ -306,9 +325,13 @@ impl Session {
                     text,
                     action,
                 };
+                let frame = Event::Message(message).encode();
+                if let Some(log) = self.shared.log.as_ref().filter(|log| log.logs_private()) {
+                    log.private(frame.clone(), &ts).await.map_err(not_stored)?;
+                }
                 // A target whose queue no longer takes frames is on its way out:
                 // acknowledging would claim a delivery that cannot happen.
-                if !target.outbox().push(&Event::Message(message).encode()) {
+                if !target.outbox().push(&frame) {
                     return Err(ProtocolError::NoSuchUser(nick.to_string()));
                 }
                 Reply::ok(id, MessageOk { seq: None, ts })
@@ -346,7 +369,15 @@ impl Session {
                 Reply::ok(id, NickOk { nick })
             }
             Request::Topic { room, topic } => {
-                self.joined(&room)?.set_topic(&client.nick(), topic.clone());
+                let joined = self.joined(&room)?;
+                match &self.shared.log {
+                    None => joined.set_topic(&client.nick(), topic.clone()),
+                    Some(log) => {
+                        log.set_topic(joined, client.nick(), topic.clone())
+                            .await
+                            .map_err(not_stored)?;
+                    }
+                }
                 Reply::ok(id, TopicOk { room, topic })
             }
             Request::Rooms => Reply::ok(id, RoomsOk { rooms: hub.rooms() }),
@@ -362,7 +393,7 @@ impl Session {
                     },
                 )
             }
-            Request::History { room, page, limit } => self.history(room, page, limit, id),
+            Request::History { room, page, limit } => self.history(room, page, limit, id).await,
             Request::Ping => Reply::ok(id, Empty {}),
             Request::Quit { reason } => Ok(quit(id, reason)),
         }
@@ -406,7 +437,7 @@ impl Session {
         )
     }
 
-    fn join(
+    async fn join(
         &mut self,
         client: &Arc<Client>,
         room: RoomName,
@@ -425,7 +456,17 @@ impl Session {
                 history.map_or(self.shared.settings.limits.history_on_join, clamp_count),
             ),
         };
-        let (joined, ok) = self.shared.hub.join(client, &room, wanted);
+        let oldest_on_disk = self
+            .shared
+            .log
+            .as_ref()
+            .and_then(|log| log.oldest_seq(&room));
+        let (joined, mut ok, disk) = self.shared.hub.join(client, &room, wanted, oldest_on_disk);
+        if let Some(log) = self.shared.log.as_ref().filter(|_| !disk.is_empty()) {
+            let mut history = log.read(&room, disk).await;
+            history.append(&mut ok.history);
+            ok.history = history;
+        }
         if !rejoin {
             info!(nick = %client.nick(), %room, "joined");
             self.rooms.insert(room, joined);
@@ -433,7 +474,7 @@ impl Session {
         Reply::ok(id, ok)
     }
 
-    fn history(
+    async fn history(
         &self,
         room: RoomName,
         page: HistoryPage,
@@ -442,13 +483,25 @@ impl Session {
     ) -> Result<Reply, ProtocolError> {
         let limit = clamp_count(limit.unwrap_or(DEFAULT_HISTORY_LIMIT))
             .min(self.shared.settings.limits.history_max);
-        let page = self.joined(&room)?.history(page, limit);
+        let joined = self.joined(&room)?;
+        let (messages, more) = match &self.shared.log {
+            None => {
+                let page = joined.history(page, limit);
+                (page.messages, page.more)
+            }
+            Some(log) => {
+                let plan = joined.plan(page, limit, log.oldest_seq(&room));
+                let mut messages = log.read(&room, plan.disk).await;
+                messages.extend(plan.memory);
+                (messages, plan.more)
+            }
+        };
         Reply::ok(
             id,
             HistoryOk {
                 room,
-                messages: page.messages,
-                more: page.more,
+                messages,
+                more,
             },
         )
     }
@@ -493,6 +546,13 @@ fn quit(id: Option<&RequestId>, reason: Option<String>) -> Reply {
             leave_reason: reason.unwrap_or_else(|| ByeReason::Quit.as_str().to_owned()),
         }),
     }
+}
+
+/// The answer to a record the message log could not store (the log says why).
+fn not_stored(_: NotStored) -> ProtocolError {
+    ProtocolError::Unavailable(
+        "the server could not store the message; it was not delivered, try again later".to_owned(),
+    )
 }
 
 /// Counts arrive as u64; anything beyond memory is as good as "all".
