@@ -185,8 +185,8 @@ pub fn open(settings: &LogSettings, history_keep: usize) -> Result<Opened, Store
     info!(
         dir = %dir.display(),
         fsync = settings.fsync.as_str(),
-        "message log open; {} logged rooms restored",
-        rooms.len()
+        restored_rooms = rooms.len(),
+        "message log open"
     );
     let tick = match settings.fsync {
         FsyncPolicy::Interval => settings.fsync_interval.min(IDLE_TICK),
