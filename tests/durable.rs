@@ -414,3 +414,48 @@ async fn a_log_dir_that_cannot_be_created_stops_the_start_naming_it() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn pipelined_requests_keep_their_order_with_the_log_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    let server = TestServer::start_in(&tmp.path().join("state"), &config(&logs, "", "")).await;
+    let mut alice = registered(&server, "alice").await;
+    alice.join("r").await;
+    // One write: messages the log writer answers, between requests the session
+    // answers itself.
+    let lines = [
+        json!({"type": "message", "room": "r", "text": "m1", "id": 1}),
+        json!({"type": "message", "room": "r", "text": "m2", "id": 2}),
+        json!({"type": "ping", "id": 3}),
+        json!({"type": "message", "room": "elsewhere", "text": "x", "id": 4}),
+        json!({"type": "message", "room": "r", "text": "m3", "id": 5}),
+        json!({"type": "history", "room": "r", "id": 6}),
+    ];
+    let mut bytes = Vec::new();
+    for line in &lines {
+        bytes.extend(serde_json::to_vec(line).unwrap());
+        bytes.push(b'\n');
+    }
+    alice.send_raw(&bytes).await;
+    let ok = |id: u64, seq: u64| json!({"type": "ok", "id": id, "seq": seq, "ts": "<ts>"});
+    let expected = [
+        message_event("r", 1, "alice", "m1"),
+        ok(1, 1),
+        message_event("r", 2, "alice", "m2"),
+        ok(2, 2),
+        json!({"type": "ok", "id": 3}),
+    ];
+    for frame in expected {
+        assert_frame(&alice.recv().await, frame);
+    }
+    assert_error(&alice.recv().await, "not_in_room", Some(json!(4)));
+    assert_frame(&alice.recv().await, message_event("r", 3, "alice", "m3"));
+    assert_frame(&alice.recv().await, ok(5, 3));
+    assert_frame(
+        &alice.recv().await,
+        json!({"type": "ok", "id": 6, "room": "r", "messages": items("r", "alice", 1..=3), "more": false}),
+    );
+    alice.expect_nothing().await;
+    server.shutdown().await;
+}

@@ -3,9 +3,12 @@
 //! end (leave events to the rooms, `bye`, flush, close). Every request's events are
 //! queued to their recipients before its response is queued to the sender.
 //!
-//! With the message log on, a room message or topic change waits for the log
-//! writer, which stores it and fans it out before answering; the session queues
-//! the `ok` (or `unavailable`) only then, and reads no further request meanwhile.
+//! With the message log on, a room message goes to the log writer, which stores
+//! it, fans it out and then queues the sender's `ok` (or `unavailable`) itself.
+//! The session reads on meanwhile, so a client's messages can share a batch, but
+//! it waits for every message in flight before it queues any other response:
+//! responses stay in request order. Topic changes and logged private messages
+//! wait for the writer in the session.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -28,7 +31,7 @@ use crate::protocol::request::{parse_line, Envelope, HistoryPage, Request, Reque
 use crate::protocol::{time, ProtocolError};
 
 use super::hub::{Client, JoinHistory};
-use super::log::NotStored;
+use super::log::{self, NotStored, Pending};
 use super::outbox::{self, Failure, Outbox};
 use super::rate::{RateLimiter, Verdict};
 use super::room::Room;
@@ -66,7 +69,7 @@ pub(super) async fn serve<S>(
         let mut lines = FramedRead::with_capacity(reader, codec, READ_BUFFER_BYTES);
         let mut session = Session::new(peer, shared.clone(), outbox);
         let end = session.run(&mut lines, &shutdown).await;
-        session.finish(&end);
+        session.finish(&end).await;
     } else {
         info!(%peer, "refused: server full");
         outbox.close_with(ByeReason::ServerFull.frame());
@@ -110,16 +113,17 @@ impl End {
     }
 }
 
-/// A response to queue, and whether the connection ends after it.
+/// A response to queue (`None`: the log writer queues it), and whether the
+/// connection ends after it.
 struct Reply {
-    frame: Frame,
+    frame: Option<Frame>,
     end: Option<End>,
 }
 
 impl Reply {
     fn ok<P: serde::Serialize>(id: Option<&RequestId>, payload: P) -> Result<Reply, ProtocolError> {
         Ok(Reply {
-            frame: frames::ok(id, payload),
+            frame: Some(frames::ok(id, payload)),
             end: None,
         })
     }
@@ -134,6 +138,8 @@ struct Session {
     /// The rooms this connection is in.
     rooms: BTreeMap<RoomName, Arc<Room>>,
     rate: RateLimiter,
+    /// The last room message handed to the log writer and not yet answered.
+    in_flight: Option<Pending>,
 }
 
 impl Session {
@@ -147,7 +153,22 @@ impl Session {
             client: None,
             rooms: BTreeMap::new(),
             rate,
+            in_flight: None,
         }
+    }
+
+    /// Waits until the log writer has answered every room message in flight
+    /// (it answers them in order, so the last one is enough).
+    async fn settle(&mut self) {
+        if let Some(pending) = self.in_flight.take() {
+            let _ = pending.await;
+        }
+    }
+
+    /// Queues a response after every response still owed by the log writer.
+    async fn respond(&mut self, frame: &Frame) {
+        self.settle().await;
+        self.outbox.push(frame);
     }
 
     async fn run<R>(
@@ -229,8 +250,8 @@ impl Session {
             match self.rate.check(Instant::now()) {
                 Verdict::Allowed => {}
                 Verdict::Limited => {
-                    self.outbox
-                        .push(&frames::error(id, &ProtocolError::RateLimited));
+                    self.respond(&frames::error(id, &ProtocolError::RateLimited))
+                        .await;
                     return None;
                 }
                 Verdict::Flooding => {
@@ -239,18 +260,33 @@ impl Session {
                 }
             }
         }
+        let pipelined = self.shared.log.is_some()
+            && matches!(
+                request,
+                Ok(Request::Message {
+                    target: Target::Room(_),
+                    ..
+                })
+            );
+        if !pipelined {
+            // Carried out after every earlier message is: a `history` or a
+            // `leave` must see them.
+            self.settle().await;
+        }
         let result = match request {
             Ok(request) => self.execute(request, id).await,
             Err(error) => Err(error),
         };
         match result {
             Ok(reply) => {
-                self.outbox.push(&reply.frame);
+                if let Some(frame) = &reply.frame {
+                    self.respond(frame).await;
+                }
                 reply.end
             }
             Err(error) => {
                 debug!(peer = %self.peer, code = error.code(), "request refused: {error}");
-                self.outbox.push(&frames::error(id, &error));
+                self.respond(&frames::error(id, &error)).await;
                 (error == ProtocolError::AuthFailed).then(|| End::bye(ByeReason::AuthFailed))
             }
         }
@@ -296,18 +332,21 @@ impl Session {
                 text,
                 action,
             } => {
-                let joined = self.joined(&room)?;
-                let (seq, ts) = match &self.shared.log {
-                    None => joined.post(&client.nick(), text, action),
-                    Some(log) => {
-                        let stored = log
-                            .post(joined, client.nick(), text, action)
-                            .await
-                            .map_err(not_stored)?;
-                        (stored.seq.unwrap_or_default(), stored.ts)
-                    }
+                let joined = self.joined(&room)?.clone();
+                let Some(log) = &self.shared.log else {
+                    let (seq, ts) = joined.post(&client.nick(), text, action);
+                    return Reply::ok(id, MessageOk { seq: Some(seq), ts });
                 };
-                Reply::ok(id, MessageOk { seq: Some(seq), ts })
+                let outbox = self.outbox.clone();
+                let pending = log
+                    .post(&joined, client.nick(), text, action, outbox, id.cloned())
+                    .await
+                    .map_err(not_stored)?;
+                self.in_flight = Some(pending);
+                Ok(Reply {
+                    frame: None,
+                    end: None,
+                })
             }
             Request::Message {
                 target: Target::User(nick),
@@ -520,7 +559,10 @@ impl Session {
     }
 
     /// Leaves every room (telling why) and queues the last frame, if any.
-    fn finish(&mut self, end: &End) {
+    async fn finish(&mut self, end: &End) {
+        // Its messages in flight are published (or refused) while it is still a
+        // member: nobody sees a message from someone who already left.
+        self.settle().await;
         if let Some(client) = self.client.take() {
             self.shared
                 .hub
@@ -540,7 +582,7 @@ impl Session {
 /// `quit`: an `ok`, then `bye`; the rooms hear the reason, or "quit".
 fn quit(id: Option<&RequestId>, reason: Option<String>) -> Reply {
     Reply {
-        frame: frames::ok(id, Empty {}),
+        frame: Some(frames::ok(id, Empty {})),
         end: Some(End {
             bye: Some(ByeReason::Quit),
             leave_reason: reason.unwrap_or_else(|| ByeReason::Quit.as_str().to_owned()),
@@ -550,9 +592,7 @@ fn quit(id: Option<&RequestId>, reason: Option<String>) -> Reply {
 
 /// The answer to a record the message log could not store (the log says why).
 fn not_stored(_: NotStored) -> ProtocolError {
-    ProtocolError::Unavailable(
-        "the server could not store the message; it was not delivered, try again later".to_owned(),
-    )
+    log::unavailable()
 }
 
 /// Counts arrive as u64; anything beyond memory is as good as "all".

@@ -36,7 +36,10 @@ use tracing::{info, warn};
 use crate::config::{FsyncPolicy, LogSettings};
 use crate::protocol::frames::Frame;
 use crate::protocol::names::{Nick, RoomName};
+use crate::protocol::request::RequestId;
+use crate::protocol::ProtocolError;
 
+use super::outbox::Outbox;
 use super::room::Room;
 
 pub use files::PRIVATE_DIR;
@@ -88,6 +91,16 @@ pub enum StoreError {
         source: io::Error,
     },
 }
+
+/// The answer to a record that could not be stored (the writer logs why).
+pub fn unavailable() -> ProtocolError {
+    ProtocolError::Unavailable(
+        "the server could not store the message; it was not delivered, try again later".to_owned(),
+    )
+}
+
+/// The outcome of a record, for whoever waits on it.
+pub type Pending = oneshot::Receiver<Result<Stored, NotStored>>;
 
 /// A record that was not stored (the writer logged why); nothing was delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -259,28 +272,43 @@ impl MessageLog {
         });
     }
 
-    async fn submit(
+    /// Queues a record; the receiver resolves once it is stored and published,
+    /// or refused.
+    async fn enqueue(
         &self,
         entry: impl FnOnce(oneshot::Sender<Result<Stored, NotStored>>) -> Entry,
-    ) -> Result<Stored, NotStored> {
+    ) -> Result<Pending, NotStored> {
         let (ack, stored) = oneshot::channel();
         if self.queue.send(Command::Append(entry(ack))).await.is_err() {
             warn!("the message log writer has stopped; refusing the record");
             return Err(NotStored);
         }
-        stored.await.unwrap_or(Err(NotStored))
+        Ok(stored)
     }
 
-    /// Logs a room message, then delivers it (the writer assigns its `seq`).
+    async fn submit(
+        &self,
+        entry: impl FnOnce(oneshot::Sender<Result<Stored, NotStored>>) -> Entry,
+    ) -> Result<Stored, NotStored> {
+        self.enqueue(entry).await?.await.unwrap_or(Err(NotStored))
+    }
+
+    /// Queues a room message. The writer assigns its `seq`, stores it, fans it
+    /// out, and then queues the sender's response (`ok`, or `unavailable`) to
+    /// `outbox` itself, so the session need not wait before reading its next
+    /// request; it must wait for the returned [`Pending`] before it queues any
+    /// other response. `Err`: the writer is gone, nothing was queued.
     pub async fn post(
         &self,
         room: &Arc<Room>,
         from: Nick,
         text: String,
         action: bool,
-    ) -> Result<Stored, NotStored> {
+        outbox: Arc<Outbox>,
+        id: Option<RequestId>,
+    ) -> Result<Pending, NotStored> {
         let room = room.clone();
-        self.submit(|ack| Entry::message(room, from, text, action, ack))
+        self.enqueue(|ack| Entry::message(room, from, text, action, (outbox, id), ack))
             .await
     }
 

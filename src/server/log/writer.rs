@@ -3,7 +3,9 @@
 //! each file's lines with one write, fsyncs once per file per batch when the
 //! policy is `always` (group commit: concurrent senders share the fsync), and
 //! only then publishes the records to their rooms, in queue order, and
-//! acknowledges their senders. With `interval`, fsyncs happen between batches
+//! acknowledges their senders (queuing a room message's `ok` or `unavailable`
+//! itself, right after its fan-out, so a sender can have several messages in
+//! flight and they share batches). With `interval`, fsyncs happen between batches
 //! once the interval has passed; with `never`, not at all.
 //!
 //! A thread rather than a task: write(2) and fsync block, and must not hold up
@@ -23,9 +25,11 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{error, info, warn};
 
 use crate::config::{FsyncPolicy, LogSettings};
-use crate::protocol::frames::{Event, Frame, Message};
+use crate::protocol::frames::{self, Event, Frame, Message, MessageOk};
 use crate::protocol::names::{Nick, RoomName};
+use crate::protocol::request::RequestId;
 use crate::protocol::time;
+use crate::server::outbox::Outbox;
 
 use super::files::{self, Day, PRIVATE_DIR};
 use super::restore::remove_expired;
@@ -54,6 +58,9 @@ pub(super) enum Command {
 pub(super) struct Entry {
     kind: Kind,
     ack: Ack,
+    /// Where to queue the response (room messages): the sender's outbox and its
+    /// request id. `None`: the session answers once acknowledged.
+    respond: Option<(Arc<Outbox>, Option<RequestId>)>,
 }
 
 enum Kind {
@@ -80,6 +87,7 @@ impl Entry {
         from: Nick,
         text: String,
         action: bool,
+        respond: (Arc<Outbox>, Option<RequestId>),
         ack: Ack,
     ) -> Entry {
         Entry {
@@ -90,6 +98,7 @@ impl Entry {
                 action,
             },
             ack,
+            respond: Some(respond),
         }
     }
 
@@ -97,6 +106,7 @@ impl Entry {
         Entry {
             kind: Kind::Topic { room, by, topic },
             ack,
+            respond: None,
         }
     }
 
@@ -104,6 +114,7 @@ impl Entry {
         Entry {
             kind: Kind::Private { frame, ts },
             ack,
+            respond: None,
         }
     }
 }
@@ -121,6 +132,7 @@ struct Prepared {
     stored: Stored,
     publish: Publish,
     ack: Ack,
+    respond: Option<(Arc<Outbox>, Option<RequestId>)>,
     group: usize,
 }
 
@@ -226,7 +238,7 @@ impl Writer {
         let mut groups: Vec<Group> = Vec::new();
         let mut group_of: HashMap<(String, Day), usize> = HashMap::new();
         let mut next_seq: HashMap<RoomName, u64> = HashMap::new();
-        for Entry { kind, ack } in batch.drain(..) {
+        for Entry { kind, ack, respond } in batch.drain(..) {
             let (target, room, frame, stored, publish) = match kind {
                 Kind::Message {
                     room,
@@ -322,6 +334,7 @@ impl Writer {
                 stored,
                 publish,
                 ack,
+                respond,
                 group,
             });
         }
@@ -356,6 +369,9 @@ impl Writer {
         // fanned out before its sender is acknowledged.
         for p in prepared {
             if !groups[p.group].stored {
+                if let Some((outbox, id)) = &p.respond {
+                    outbox.push(&frames::error(id.as_ref(), &super::unavailable()));
+                }
                 let _ = p.ack.send(Err(NotStored));
                 continue;
             }
@@ -363,6 +379,13 @@ impl Writer {
                 Publish::Message(room, seq) => room.publish_message(&p.frame, seq),
                 Publish::Topic(room, topic) => room.publish_topic(topic, &p.frame),
                 Publish::Nothing => {}
+            }
+            if let Some((outbox, id)) = &p.respond {
+                let ok = MessageOk {
+                    seq: p.stored.seq,
+                    ts: p.stored.ts.clone(),
+                };
+                outbox.push(&frames::ok(id.as_ref(), ok));
             }
             let _ = p.ack.send(Ok(p.stored));
         }
