@@ -10,7 +10,7 @@
 //! responses stay in request order. Topic changes and logged private messages
 //! wait for the writer in the session.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -138,8 +138,9 @@ struct Session {
     /// The rooms this connection is in.
     rooms: BTreeMap<RoomName, Arc<Room>>,
     rate: RateLimiter,
-    /// The last room message handed to the log writer and not yet answered.
-    in_flight: Option<Pending>,
+    /// Room messages handed to the log writer and not yet answered, oldest
+    /// first, with their request ids.
+    in_flight: VecDeque<(Pending, Option<RequestId>)>,
 }
 
 impl Session {
@@ -153,15 +154,19 @@ impl Session {
             client: None,
             rooms: BTreeMap::new(),
             rate,
-            in_flight: None,
+            in_flight: VecDeque::new(),
         }
     }
 
-    /// Waits until the log writer has answered every room message in flight
-    /// (it answers them in order, so the last one is enough).
+    /// Waits until the log writer has answered every room message in flight.
+    /// One it dropped unanswered (the writer is gone) is answered here, so every
+    /// request still gets exactly one response.
     async fn settle(&mut self) {
-        if let Some(pending) = self.in_flight.take() {
-            let _ = pending.await;
+        while let Some((pending, id)) = self.in_flight.pop_front() {
+            if pending.await.is_err() {
+                self.outbox
+                    .push(&frames::error(id.as_ref(), &log::unavailable()));
+            }
         }
     }
 
@@ -342,7 +347,7 @@ impl Session {
                     .post(&joined, client.nick(), text, action, outbox, id.cloned())
                     .await
                     .map_err(not_stored)?;
-                self.in_flight = Some(pending);
+                self.in_flight.push_back((pending, id.cloned()));
                 Ok(Reply {
                     frame: None,
                     end: None,
