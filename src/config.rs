@@ -2,7 +2,7 @@
 //! [`Settings`] the rest of the server runs on. Everything that can be wrong in a
 //! config file is caught here, with the file and key named, before anything binds.
 //!
-//! Relative paths in a config file (`state_dir`, `tls.cert`, `tls.key`) are taken
+//! Relative paths in a config file (`state_dir`, `tls.cert`, `tls.key`, `log.dir`) are taken
 //! relative to the file's own directory, so a config means the same thing whatever
 //! directory the server is started from.
 
@@ -49,6 +49,11 @@ pub const CONFIG_KEYS: &[&str] = &[
     "limits.write_timeout",
     "room.name",
     "room.topic",
+    "log.dir",
+    "log.fsync",
+    "log.fsync_interval",
+    "log.retention_days",
+    "log.private",
 ];
 
 /// A line must at least hold a `hello` with a long nick and password, or a
@@ -82,6 +87,61 @@ pub struct Settings {
     pub log_level: String,
     /// How long a graceful shutdown may take before connections are cut.
     pub shutdown_timeout: Duration,
+    /// Message logs on disk; `None` (the default) keeps rooms in memory only.
+    pub log: Option<LogSettings>,
+}
+
+/// Where and how room messages are logged to disk (the `[log]` table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    /// The log directory: one subdirectory per room, one JSONL file per UTC day.
+    pub dir: PathBuf,
+    /// When appended lines are made durable.
+    pub fsync: FsyncPolicy,
+    /// With [`FsyncPolicy::Interval`], the longest time a written line waits for
+    /// its fsync.
+    pub fsync_interval: Duration,
+    /// Day files older than this many days are removed; 0 keeps them forever.
+    pub retention_days: u32,
+    /// Log private messages too (in `DIR/@private/`).
+    pub private: bool,
+}
+
+/// When the message log calls fsync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsyncPolicy {
+    /// Before a message is delivered or acknowledged (concurrent messages share
+    /// one fsync): an acknowledged message survives a crash of the machine.
+    Always,
+    /// Every `fsync_interval`: a crash of the machine (not of the server alone)
+    /// may lose the last interval's messages.
+    Interval,
+    /// Never: the operating system writes the files back when it sees fit.
+    Never,
+}
+
+impl FsyncPolicy {
+    /// The policy's name, as the config file spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FsyncPolicy::Always => "always",
+            FsyncPolicy::Interval => "interval",
+            FsyncPolicy::Never => "never",
+        }
+    }
+}
+
+impl LogSettings {
+    /// The settings of a `[log]` table that only names `dir`.
+    pub fn with_dir(dir: PathBuf) -> LogSettings {
+        LogSettings {
+            dir,
+            fsync: FsyncPolicy::Interval,
+            fsync_interval: Duration::from_secs(1),
+            retention_days: 0,
+            private: false,
+        }
+    }
 }
 
 /// One listening socket.
@@ -246,6 +306,17 @@ struct FileConfig {
     limits: FileLimits,
     #[serde(default)]
     room: Vec<FileRoom>,
+    log: Option<FileLog>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLog {
+    dir: Option<PathBuf>,
+    fsync: Option<String>,
+    fsync_interval: Option<String>,
+    retention_days: Option<u32>,
+    private: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -307,6 +378,7 @@ impl Settings {
             rooms: Vec::new(),
             log_level: "info".to_owned(),
             shutdown_timeout: Duration::from_secs(10),
+            log: None,
         }
     }
 
@@ -385,7 +457,49 @@ impl FileConfig {
                 self.shutdown_timeout,
                 defaults.shutdown_timeout,
             )?,
+            log: match self.log {
+                Some(log) => Some(log.into_settings(c)?),
+                None => None,
+            },
             limits,
+        })
+    }
+}
+
+impl FileLog {
+    fn into_settings(self, c: &Checker) -> Result<LogSettings, ConfigError> {
+        // A [log] table turns logging on, so it must say where: guessing a
+        // directory would scatter chat logs somewhere nobody looks.
+        let Some(dir) = self.dir else {
+            return Err(c.invalid(
+                "log.dir",
+                "missing: a [log] table turns message logging on and needs the directory \
+                 (leave the whole table out to keep rooms in memory only)",
+            ));
+        };
+        let d = LogSettings::with_dir(PathBuf::new());
+        let fsync = match self.fsync.as_deref() {
+            None => d.fsync,
+            Some("always") => FsyncPolicy::Always,
+            Some("interval") => FsyncPolicy::Interval,
+            Some("never") => FsyncPolicy::Never,
+            Some(other) => {
+                return Err(c.invalid(
+                    "log.fsync",
+                    format!("{other:?} is not one of \"always\", \"interval\", \"never\""),
+                ))
+            }
+        };
+        Ok(LogSettings {
+            dir: c.path("log.dir", dir)?,
+            fsync,
+            fsync_interval: c.duration(
+                "log.fsync_interval",
+                self.fsync_interval,
+                d.fsync_interval,
+            )?,
+            retention_days: self.retention_days.unwrap_or(d.retention_days),
+            private: self.private.unwrap_or(d.private),
         })
     }
 }
@@ -797,6 +911,13 @@ topic = "Say hello"
 
 [[room]]
 name = "ops"
+
+[log]
+dir = "/var/log/confab"
+fsync = "always"
+fsync_interval = "250ms"
+retention_days = 30
+private = true
 "##;
 
     fn parse(text: &str) -> Result<Settings, ConfigError> {
@@ -827,6 +948,7 @@ name = "ops"
         assert!(!settings.server_name.is_empty());
         assert!(settings.motd.is_none() && settings.password.is_none());
         assert!(settings.rooms.is_empty());
+        assert!(settings.log.is_none(), "logging is off by default");
     }
 
     #[test]
@@ -912,6 +1034,16 @@ name = "ops"
             .map(|room| (room.name.as_str(), room.topic.as_str()))
             .collect();
         assert_eq!(rooms, [("general", "Say hello"), ("ops", "")]);
+        assert_eq!(
+            s.log,
+            Some(LogSettings {
+                dir: "/var/log/confab".into(),
+                fsync: FsyncPolicy::Always,
+                fsync_interval: Duration::from_millis(250),
+                retention_days: 30,
+                private: true,
+            })
+        );
     }
 
     #[test]
@@ -937,7 +1069,7 @@ name = "ops"
         let mut listed: Vec<String> = CONFIG_KEYS.iter().map(|k| k.to_string()).collect();
         listed.sort();
         assert_eq!(found, listed);
-        assert_eq!(listed.len(), 28);
+        assert_eq!(listed.len(), 33);
     }
 
     #[test]
@@ -1013,6 +1145,45 @@ name = "ops"
             );
         }
         assert_eq!(cases.len(), 13);
+    }
+
+    #[test]
+    fn a_log_table_needs_a_dir_and_defaults_the_rest() {
+        let s = parse("[log]\ndir = \"logs\"\n").unwrap();
+        assert_eq!(s.log, Some(LogSettings::with_dir("/etc/logs".into())));
+        let log = s.log.unwrap();
+        assert_eq!(log.fsync, FsyncPolicy::Interval);
+        assert_eq!(log.fsync_interval, Duration::from_secs(1));
+        assert_eq!((log.retention_days, log.private), (0, false));
+
+        let cases = [
+            ("[log]\nfsync = \"always\"\n", "log.dir: missing"),
+            ("[log]\ndir = \"\"\n", "log.dir: must not be empty"),
+            (
+                "[log]\ndir = \"l\"\nfsync = \"sometimes\"\n",
+                "log.fsync: \"sometimes\"",
+            ),
+            (
+                "[log]\ndir = \"l\"\nfsync_interval = \"0s\"\n",
+                "log.fsync_interval: ",
+            ),
+            (
+                "[log]\ndir = \"l\"\nfsync_interval = \"soon\"\n",
+                "log.fsync_interval: ",
+            ),
+        ];
+        for (text, start) in cases {
+            let err = error(text);
+            assert!(
+                err.starts_with(&format!("{ORIGIN}: {start}")),
+                "{text}: {err}"
+            );
+        }
+        assert_eq!(cases.len(), 5);
+        let err = error("[log]\ndir = \"l\"\nretention = 3\n");
+        assert!(err.contains("retention") && err.contains("line 3"), "{err}");
+        let err = error("[log]\ndir = \"l\"\nretention_days = -1\n");
+        assert!(err.contains("retention_days"), "{err}");
     }
 
     #[test]

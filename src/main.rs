@@ -50,9 +50,27 @@ async fn serve(settings: Settings) -> Result<(), Box<dyn Error>> {
     // Registered before the server starts, so a signal that arrives during
     // startup is not lost (nor kills the process the default way).
     let signals = ShutdownSignals::register()?;
+    let hangup = signal(SignalKind::hangup())?;
     tokio::spawn(signals.cancel_on_first(shutdown.clone()));
-    confab::server::run(settings, shutdown).await?;
+    let server = confab::server::Server::bind(settings).await?;
+    tokio::spawn(reopen_on_hangup(hangup, server.log_reopener()));
+    server.run(shutdown).await?;
     Ok(())
+}
+
+/// SIGHUP: the message log reopens its files, so a log file moved away (by
+/// logrotate, say) is recreated at its path on the next write. Without a log
+/// there is nothing to reopen, and the signal must not stop the server.
+async fn reopen_on_hangup(mut hangup: Signal, reopener: Option<confab::server::log::Reopener>) {
+    while hangup.recv().await.is_some() {
+        match &reopener {
+            Some(reopener) => {
+                tracing::info!("SIGHUP: reopening log files");
+                reopener.request();
+            }
+            None => tracing::info!("SIGHUP ignored: message logging is off"),
+        }
+    }
 }
 
 /// `--check`: the configuration is valid (or `Settings::load` failed already);

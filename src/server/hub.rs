@@ -5,6 +5,7 @@
 //! and lookups.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -15,6 +16,7 @@ use crate::protocol::request::HistoryPage;
 use crate::protocol::time;
 use crate::protocol::ProtocolError;
 
+use super::log::RestoredRoom;
 use super::outbox::Outbox;
 use super::room::Room;
 
@@ -75,10 +77,12 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// A hub holding the configured rooms.
-    pub fn new(settings: &Settings) -> Hub {
+    /// A hub holding the configured rooms and the rooms restored from the message
+    /// log. A configured room with a log continues from it; its logged topic, if
+    /// it has one, replaces the configured one (it was set later).
+    pub fn new(settings: &Settings, restored: Vec<RestoredRoom>) -> Hub {
         let history_keep = settings.limits.history_keep;
-        let rooms = settings
+        let mut rooms: BTreeMap<RoomName, Arc<Room>> = settings
             .rooms
             .iter()
             .map(|room| {
@@ -87,6 +91,22 @@ impl Hub {
                 (room.name.clone(), Arc::new(persistent))
             })
             .collect();
+        for room in restored {
+            let configured = settings.rooms.iter().find(|c| c.name == room.name);
+            let topic = room
+                .topic
+                .or_else(|| configured.map(|c| c.topic.clone()))
+                .unwrap_or_default();
+            let restored = Room::restored(
+                room.name.clone(),
+                topic,
+                configured.is_some(),
+                history_keep,
+                room.last_seq,
+                room.history,
+            );
+            rooms.insert(room.name, Arc::new(restored));
+        }
         Hub {
             directory: Mutex::new(Directory {
                 nicks: HashMap::new(),
@@ -170,13 +190,16 @@ impl Hub {
     }
 
     /// Adds `client` to the room (created if needed), announcing it to the other
-    /// members unless it was already there.
+    /// members unless it was already there. The history in the answer is what
+    /// memory holds; the returned range (from `oldest_on_disk` on) is the older
+    /// part of the page, for the caller to read from the log and put first.
     pub fn join(
         &self,
         client: &Arc<Client>,
         name: &RoomName,
         history: JoinHistory,
-    ) -> (Arc<Room>, JoinOk) {
+        oldest_on_disk: Option<u64>,
+    ) -> (Arc<Room>, JoinOk, Range<u64>) {
         let mut directory = self.lock();
         let room = directory
             .rooms
@@ -205,16 +228,16 @@ impl Hub {
             JoinHistory::Last(count) => (HistoryPage::Newest, count.min(self.history_max)),
             JoinHistory::Since(seq) => (HistoryPage::After(seq), self.history_max),
         };
-        let page = state.page(page, limit);
+        let plan = state.plan(page, limit, oldest_on_disk);
         let ok = JoinOk {
             room: name.clone(),
             topic: state.topic().to_owned(),
             members: state.member_nicks(),
-            history: page.messages,
-            more: page.more,
+            history: plan.memory,
+            more: plan.more,
         };
         drop(state);
-        (room, ok)
+        (room, ok, plan.disk)
     }
 
     /// Removes `client` from `room`, telling the other members.
@@ -266,7 +289,8 @@ impl Hub {
             .encode();
             state.broadcast(&frame, None);
         }
-        let drop_room = state.is_empty() && !room.is_persistent();
+        // A room with a log on disk stays, so its seq continues.
+        let drop_room = state.is_empty() && !room.is_persistent() && !state.is_logged();
         drop(state);
         // Only a room nobody joined in the meantime goes: joins hold the
         // directory lock too, so the room is still empty here.

@@ -1,9 +1,12 @@
-//! The chat daemon: binds the listeners, runs the accept loops, and shuts down
-//! gracefully (stop accepting, `bye` to every client, flush, close) when the
-//! shutdown token is cancelled, within the configured deadline.
+//! The chat daemon: opens the message log (when configured) and restores the
+//! logged rooms, binds the listeners, runs the accept loops, and shuts down
+//! gracefully (stop accepting, `bye` to every client, flush, close, then the log's
+//! last writes and fsync) when the shutdown token is cancelled, within the
+//! configured deadline.
 
 pub mod hub;
 mod listener;
+pub mod log;
 pub mod outbox;
 pub mod rate;
 pub mod room;
@@ -24,6 +27,7 @@ use crate::tls::{self, ServerIdentity, TlsError};
 
 use hub::Hub;
 use listener::{Admission, Endpoint};
+use log::{MessageLog, Reopener, RestoredRoom, StoreError};
 
 /// Why the server could not start or run.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +40,8 @@ pub enum ServerError {
         #[source]
         source: io::Error,
     },
+    #[error(transparent)]
+    Log(#[from] StoreError),
 }
 
 /// What every connection shares.
@@ -43,6 +49,8 @@ pub enum ServerError {
 pub(crate) struct Shared {
     pub settings: Settings,
     pub hub: Hub,
+    /// The message log; `None` when rooms live in memory only.
+    pub log: Option<MessageLog>,
 }
 
 struct BoundListener {
@@ -56,6 +64,8 @@ pub struct Server {
     settings: Settings,
     identity: ServerIdentity,
     listeners: Vec<BoundListener>,
+    log: Option<MessageLog>,
+    restored: Vec<RestoredRoom>,
 }
 
 impl Server {
@@ -67,6 +77,15 @@ impl Server {
             info!(path = %identity.cert_path.display(), "generated a self-signed certificate");
         }
         info!("certificate fingerprint {}", identity.fingerprint);
+        // Before binding: a log directory that cannot be written stops the start
+        // with an error naming it, before any client could connect.
+        let (log, restored) = match &settings.log {
+            Some(log_settings) => {
+                let opened = log::open(log_settings, settings.limits.history_keep)?;
+                (Some(opened.log), opened.restored)
+            }
+            None => (None, Vec::new()),
+        };
         let mut listeners = Vec::with_capacity(settings.listeners.len());
         for wanted in &settings.listeners {
             let bind_error = |source| ServerError::Bind {
@@ -87,6 +106,8 @@ impl Server {
             settings,
             identity,
             listeners,
+            log,
+            restored,
         })
     }
 
@@ -100,14 +121,24 @@ impl Server {
         &self.identity.fingerprint
     }
 
+    /// A handle that makes the message log reopen its files (for SIGHUP);
+    /// `None` when logging is off.
+    pub fn log_reopener(&self) -> Option<Reopener> {
+        self.log.as_ref().map(MessageLog::reopener)
+    }
+
     /// Serves until `shutdown` is cancelled, then shuts down gracefully.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), ServerError> {
         let shutdown_timeout = self.settings.shutdown_timeout;
         let admission = Arc::new(Admission::new(self.settings.limits.max_connections));
         let shared = Arc::new(Shared {
-            hub: Hub::new(&self.settings),
+            hub: Hub::new(&self.settings, self.restored),
             settings: self.settings,
+            log: self.log,
         });
+        if let Some(log) = &shared.log {
+            log.start_ticker();
+        }
         // Sessions get their own token, cancelled only once the hub knows it is
         // shutting down, so no session's farewell is announced to the others.
         let sessions_stop = CancellationToken::new();
@@ -142,6 +173,11 @@ impl Server {
             );
         } else {
             info!("shut down cleanly");
+        }
+        // Last: every session has ended (or been cut off), so nothing more is
+        // queued for the log after this.
+        if let Some(log) = &shared.log {
+            log.stop(shutdown_timeout).await;
         }
         Ok(())
     }

@@ -2,8 +2,14 @@
 //! lock is held while a message takes its `seq` and is queued to every member, so
 //! every member sees the room's messages in `seq` order. Queuing never waits (see
 //! `outbox`), so the lock is held for a bounded, I/O-free moment.
+//!
+//! With the message log on, the log writer hands out the `seq`s and publishes
+//! messages here once they are stored ([`Room::publish_message`]); history older
+//! than what memory holds is then read from the room's files, outside the lock
+//! ([`Plan::disk`]).
 
 use std::collections::VecDeque;
+use std::ops::Range;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::protocol::frames::{Event, Frame, Message, RoomSummary};
@@ -18,6 +24,17 @@ use super::hub::Client;
 #[derive(Debug, Default)]
 pub struct Page {
     pub messages: Vec<Frame>,
+    pub more: bool,
+}
+
+/// A page of history as the room's lock sees it: the part memory holds, and the
+/// older part (a `seq` range) to read from the room's log files.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// Messages older than memory's, to read from the log; empty when none.
+    pub disk: Range<u64>,
+    /// The messages memory holds for the page, oldest first.
+    pub memory: Vec<Frame>,
     pub more: bool,
 }
 
@@ -38,6 +55,8 @@ pub(super) struct RoomState {
     /// The last `history_keep` messages, contiguous in `seq`.
     history: VecDeque<Frame>,
     history_keep: usize,
+    /// The room has a log on disk: it is never dropped, so its `seq` goes on.
+    logged: bool,
 }
 
 impl Room {
@@ -51,6 +70,33 @@ impl Room {
                 last_seq: 0,
                 history: VecDeque::new(),
                 history_keep,
+                logged: false,
+            }),
+        }
+    }
+
+    /// A room brought back from its log: its `seq` continues after `last_seq`.
+    pub fn restored(
+        name: RoomName,
+        topic: String,
+        persistent: bool,
+        history_keep: usize,
+        last_seq: u64,
+        mut history: VecDeque<Frame>,
+    ) -> Room {
+        while history.len() > history_keep {
+            history.pop_front();
+        }
+        Room {
+            name,
+            persistent,
+            state: Mutex::new(RoomState {
+                members: Vec::new(),
+                topic,
+                last_seq,
+                history,
+                history_keep,
+                logged: true,
             }),
         }
     }
@@ -91,6 +137,34 @@ impl Room {
         (seq, ts)
     }
 
+    /// The `seq` of the newest published message (0 for none).
+    pub fn last_seq(&self) -> u64 {
+        self.lock().last_seq
+    }
+
+    /// Publishes a message the log has stored: history, then every member. The
+    /// log writer calls this for each room in `seq` order.
+    pub fn publish_message(&self, frame: &Frame, seq: u64) {
+        let mut state = self.lock();
+        debug_assert_eq!(
+            seq,
+            state.last_seq + 1,
+            "messages are published in seq order"
+        );
+        state.last_seq = seq;
+        state.logged = true;
+        state.remember(frame.clone());
+        state.broadcast(frame, None);
+    }
+
+    /// Applies a topic change the log has stored and tells every member.
+    pub fn publish_topic(&self, topic: String, frame: &Frame) {
+        let mut state = self.lock();
+        state.topic = topic;
+        state.logged = true;
+        state.broadcast(frame, None);
+    }
+
     /// Sets the topic and tells every member, the setter included.
     pub fn set_topic(&self, by: &Nick, topic: String) {
         let mut state = self.lock();
@@ -128,6 +202,12 @@ impl Room {
     pub fn history(&self, page: HistoryPage, limit: usize) -> Page {
         self.lock().page(page, limit)
     }
+
+    /// A page for the `history` request when older messages may be on disk from
+    /// `oldest_on_disk` on.
+    pub fn plan(&self, page: HistoryPage, limit: usize, oldest_on_disk: Option<u64>) -> Plan {
+        self.lock().plan(page, limit, oldest_on_disk)
+    }
 }
 
 impl RoomState {
@@ -137,6 +217,11 @@ impl RoomState {
 
     pub(super) fn is_empty(&self) -> bool {
         self.members.is_empty()
+    }
+
+    /// Whether the room has a log on disk (and so is never dropped).
+    pub(super) fn is_logged(&self) -> bool {
+        self.logged
     }
 
     pub(super) fn contains(&self, client: &Client) -> bool {
@@ -188,29 +273,54 @@ impl RoomState {
         self.last_seq + 1 - self.history.len() as u64
     }
 
-    /// History is contiguous in `seq`, so a page is an index range.
+    /// A page from memory alone.
     pub(super) fn page(&self, page: HistoryPage, limit: usize) -> Page {
-        let len = self.history.len();
-        let first = self.first_seq();
-        let index_of = |seq: u64| (seq.saturating_sub(first).min(len as u64)) as usize;
+        let plan = self.plan(page, limit, None);
+        Page {
+            messages: plan.memory,
+            more: plan.more,
+        }
+    }
+
+    /// The page as a `seq` range over everything that exists, memory and (from
+    /// `oldest_on_disk` on) the log: the part memory holds is taken now, under the
+    /// lock; the older part is left for the caller to read from the files. Those
+    /// lines were written before their messages were published, and never change.
+    pub(super) fn plan(
+        &self,
+        page: HistoryPage,
+        limit: usize,
+        oldest_on_disk: Option<u64>,
+    ) -> Plan {
+        // Half-open seq ranges: [lo, hi) exists, [start, end) is the page.
+        let hi = self.last_seq + 1;
+        let first_in_memory = self.first_seq();
+        let lo = oldest_on_disk.map_or(first_in_memory, |disk| disk.min(first_in_memory));
+        let limit = u64::try_from(limit).unwrap_or(u64::MAX);
         let (start, end, more) = match page {
             HistoryPage::Newest => {
-                let start = len.saturating_sub(limit);
-                (start, len, start > 0)
+                let start = hi.saturating_sub(limit).max(lo);
+                (start, hi, start > lo)
             }
             HistoryPage::Before(before) => {
-                let end = index_of(before);
-                let start = end.saturating_sub(limit);
-                (start, end, start > 0)
+                let end = before.clamp(lo, hi);
+                let start = end.saturating_sub(limit).max(lo);
+                (start, end, start > lo)
             }
             HistoryPage::After(after) => {
-                let start = index_of(after.saturating_add(1));
-                let end = start.saturating_add(limit).min(len);
-                (start, end, end < len)
+                let start = after.saturating_add(1).clamp(lo, hi);
+                let end = start.saturating_add(limit).min(hi);
+                (start, end, end < hi)
             }
         };
-        Page {
-            messages: self.history.range(start..end).cloned().collect(),
+        let index = |seq: u64| (seq.max(first_in_memory) - first_in_memory) as usize;
+        Plan {
+            disk: start..end.min(first_in_memory).max(start),
+            memory: self
+                .history
+                .range(index(start)..index(end))
+                .cloned()
+                .collect(),
             more,
         }
     }

@@ -2,8 +2,15 @@
 //! requests one at a time, the registration, ping and idle timers, and the orderly
 //! end (leave events to the rooms, `bye`, flush, close). Every request's events are
 //! queued to their recipients before its response is queued to the sender.
+//!
+//! With the message log on, a room message goes to the log writer, which stores
+//! it, fans it out and then queues the sender's `ok` (or `unavailable`) itself.
+//! The session reads on meanwhile, so a client's messages can share a batch, but
+//! it waits for every message in flight before it queues any other response:
+//! responses stay in request order. Topic changes and logged private messages
+//! wait for the writer in the session.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -24,6 +31,7 @@ use crate::protocol::request::{parse_line, Envelope, HistoryPage, Request, Reque
 use crate::protocol::{time, ProtocolError};
 
 use super::hub::{Client, JoinHistory};
+use super::log::{self, NotStored, Pending};
 use super::outbox::{self, Failure, Outbox};
 use super::rate::{RateLimiter, Verdict};
 use super::room::Room;
@@ -61,7 +69,7 @@ pub(super) async fn serve<S>(
         let mut lines = FramedRead::with_capacity(reader, codec, READ_BUFFER_BYTES);
         let mut session = Session::new(peer, shared.clone(), outbox);
         let end = session.run(&mut lines, &shutdown).await;
-        session.finish(&end);
+        session.finish(&end).await;
     } else {
         info!(%peer, "refused: server full");
         outbox.close_with(ByeReason::ServerFull.frame());
@@ -105,16 +113,17 @@ impl End {
     }
 }
 
-/// A response to queue, and whether the connection ends after it.
+/// A response to queue (`None`: the log writer queues it), and whether the
+/// connection ends after it.
 struct Reply {
-    frame: Frame,
+    frame: Option<Frame>,
     end: Option<End>,
 }
 
 impl Reply {
     fn ok<P: serde::Serialize>(id: Option<&RequestId>, payload: P) -> Result<Reply, ProtocolError> {
         Ok(Reply {
-            frame: frames::ok(id, payload),
+            frame: Some(frames::ok(id, payload)),
             end: None,
         })
     }
@@ -129,6 +138,9 @@ struct Session {
     /// The rooms this connection is in.
     rooms: BTreeMap<RoomName, Arc<Room>>,
     rate: RateLimiter,
+    /// Room messages handed to the log writer and not yet answered, oldest
+    /// first, with their request ids.
+    in_flight: VecDeque<(Pending, Option<RequestId>)>,
 }
 
 impl Session {
@@ -142,7 +154,26 @@ impl Session {
             client: None,
             rooms: BTreeMap::new(),
             rate,
+            in_flight: VecDeque::new(),
         }
+    }
+
+    /// Waits until the log writer has answered every room message in flight.
+    /// One it dropped unanswered (the writer is gone) is answered here, so every
+    /// request still gets exactly one response.
+    async fn settle(&mut self) {
+        while let Some((pending, id)) = self.in_flight.pop_front() {
+            if pending.await.is_err() {
+                self.outbox
+                    .push(&frames::error(id.as_ref(), &log::unavailable()));
+            }
+        }
+    }
+
+    /// Queues a response after every response still owed by the log writer.
+    async fn respond(&mut self, frame: &Frame) {
+        self.settle().await;
+        self.outbox.push(frame);
     }
 
     async fn run<R>(
@@ -184,7 +215,7 @@ impl Session {
                     };
                     last_heard = Instant::now();
                     pinged = false;
-                    if let Some(end) = self.handle_line(line) {
+                    if let Some(end) = self.handle_line(line).await {
                         return end;
                     }
                 }
@@ -206,7 +237,7 @@ impl Session {
     }
 
     /// Answers one line; `Some` when the connection ends after it.
-    fn handle_line(&mut self, line: Line) -> Option<End> {
+    async fn handle_line(&mut self, line: Line) -> Option<End> {
         let limits = &self.shared.settings.limits;
         let envelope = match line {
             Line::TooLong => Envelope::rejected(ProtocolError::LineTooLong {
@@ -224,8 +255,8 @@ impl Session {
             match self.rate.check(Instant::now()) {
                 Verdict::Allowed => {}
                 Verdict::Limited => {
-                    self.outbox
-                        .push(&frames::error(id, &ProtocolError::RateLimited));
+                    self.respond(&frames::error(id, &ProtocolError::RateLimited))
+                        .await;
                     return None;
                 }
                 Verdict::Flooding => {
@@ -234,21 +265,40 @@ impl Session {
                 }
             }
         }
-        match request.and_then(|request| self.execute(request, id)) {
+        let pipelined = self.shared.log.is_some()
+            && matches!(
+                request,
+                Ok(Request::Message {
+                    target: Target::Room(_),
+                    ..
+                })
+            );
+        if !pipelined {
+            // Carried out after every earlier message is: a `history` or a
+            // `leave` must see them.
+            self.settle().await;
+        }
+        let result = match request {
+            Ok(request) => self.execute(request, id).await,
+            Err(error) => Err(error),
+        };
+        match result {
             Ok(reply) => {
-                self.outbox.push(&reply.frame);
+                if let Some(frame) = &reply.frame {
+                    self.respond(frame).await;
+                }
                 reply.end
             }
             Err(error) => {
                 debug!(peer = %self.peer, code = error.code(), "request refused: {error}");
-                self.outbox.push(&frames::error(id, &error));
+                self.respond(&frames::error(id, &error)).await;
                 (error == ProtocolError::AuthFailed).then(|| End::bye(ByeReason::AuthFailed))
             }
         }
     }
 
     /// The state checks and the work of one well-formed request.
-    fn execute(
+    async fn execute(
         &mut self,
         request: Request,
         id: Option<&RequestId>,
@@ -272,7 +322,7 @@ impl Session {
                 room,
                 history,
                 since,
-            } => self.join(&client, room, history, since, id),
+            } => self.join(&client, room, history, since, id).await,
             Request::Leave { room, reason } => {
                 let joined = self
                     .rooms
@@ -287,8 +337,21 @@ impl Session {
                 text,
                 action,
             } => {
-                let (seq, ts) = self.joined(&room)?.post(&client.nick(), text, action);
-                Reply::ok(id, MessageOk { seq: Some(seq), ts })
+                let joined = self.joined(&room)?.clone();
+                let Some(log) = &self.shared.log else {
+                    let (seq, ts) = joined.post(&client.nick(), text, action);
+                    return Reply::ok(id, MessageOk { seq: Some(seq), ts });
+                };
+                let outbox = self.outbox.clone();
+                let pending = log
+                    .post(&joined, client.nick(), text, action, outbox, id.cloned())
+                    .await
+                    .map_err(not_stored)?;
+                self.in_flight.push_back((pending, id.cloned()));
+                Ok(Reply {
+                    frame: None,
+                    end: None,
+                })
             }
             Request::Message {
                 target: Target::User(nick),
@@ -306,9 +369,13 @@ impl Session {
                     text,
                     action,
                 };
+                let frame = Event::Message(message).encode();
+                if let Some(log) = self.shared.log.as_ref().filter(|log| log.logs_private()) {
+                    log.private(frame.clone(), &ts).await.map_err(not_stored)?;
+                }
                 // A target whose queue no longer takes frames is on its way out:
                 // acknowledging would claim a delivery that cannot happen.
-                if !target.outbox().push(&Event::Message(message).encode()) {
+                if !target.outbox().push(&frame) {
                     return Err(ProtocolError::NoSuchUser(nick.to_string()));
                 }
                 Reply::ok(id, MessageOk { seq: None, ts })
@@ -346,7 +413,15 @@ impl Session {
                 Reply::ok(id, NickOk { nick })
             }
             Request::Topic { room, topic } => {
-                self.joined(&room)?.set_topic(&client.nick(), topic.clone());
+                let joined = self.joined(&room)?;
+                match &self.shared.log {
+                    None => joined.set_topic(&client.nick(), topic.clone()),
+                    Some(log) => {
+                        log.set_topic(joined, client.nick(), topic.clone())
+                            .await
+                            .map_err(not_stored)?;
+                    }
+                }
                 Reply::ok(id, TopicOk { room, topic })
             }
             Request::Rooms => Reply::ok(id, RoomsOk { rooms: hub.rooms() }),
@@ -362,7 +437,7 @@ impl Session {
                     },
                 )
             }
-            Request::History { room, page, limit } => self.history(room, page, limit, id),
+            Request::History { room, page, limit } => self.history(room, page, limit, id).await,
             Request::Ping => Reply::ok(id, Empty {}),
             Request::Quit { reason } => Ok(quit(id, reason)),
         }
@@ -406,7 +481,7 @@ impl Session {
         )
     }
 
-    fn join(
+    async fn join(
         &mut self,
         client: &Arc<Client>,
         room: RoomName,
@@ -425,7 +500,17 @@ impl Session {
                 history.map_or(self.shared.settings.limits.history_on_join, clamp_count),
             ),
         };
-        let (joined, ok) = self.shared.hub.join(client, &room, wanted);
+        let oldest_on_disk = self
+            .shared
+            .log
+            .as_ref()
+            .and_then(|log| log.oldest_seq(&room));
+        let (joined, mut ok, disk) = self.shared.hub.join(client, &room, wanted, oldest_on_disk);
+        if let Some(log) = self.shared.log.as_ref().filter(|_| !disk.is_empty()) {
+            let mut history = log.read(&room, disk).await;
+            history.append(&mut ok.history);
+            ok.history = history;
+        }
         if !rejoin {
             info!(nick = %client.nick(), %room, "joined");
             self.rooms.insert(room, joined);
@@ -433,7 +518,7 @@ impl Session {
         Reply::ok(id, ok)
     }
 
-    fn history(
+    async fn history(
         &self,
         room: RoomName,
         page: HistoryPage,
@@ -442,13 +527,25 @@ impl Session {
     ) -> Result<Reply, ProtocolError> {
         let limit = clamp_count(limit.unwrap_or(DEFAULT_HISTORY_LIMIT))
             .min(self.shared.settings.limits.history_max);
-        let page = self.joined(&room)?.history(page, limit);
+        let joined = self.joined(&room)?;
+        let (messages, more) = match &self.shared.log {
+            None => {
+                let page = joined.history(page, limit);
+                (page.messages, page.more)
+            }
+            Some(log) => {
+                let plan = joined.plan(page, limit, log.oldest_seq(&room));
+                let mut messages = log.read(&room, plan.disk).await;
+                messages.extend(plan.memory);
+                (messages, plan.more)
+            }
+        };
         Reply::ok(
             id,
             HistoryOk {
                 room,
-                messages: page.messages,
-                more: page.more,
+                messages,
+                more,
             },
         )
     }
@@ -467,7 +564,10 @@ impl Session {
     }
 
     /// Leaves every room (telling why) and queues the last frame, if any.
-    fn finish(&mut self, end: &End) {
+    async fn finish(&mut self, end: &End) {
+        // Its messages in flight are published (or refused) while it is still a
+        // member: nobody sees a message from someone who already left.
+        self.settle().await;
         if let Some(client) = self.client.take() {
             self.shared
                 .hub
@@ -487,12 +587,17 @@ impl Session {
 /// `quit`: an `ok`, then `bye`; the rooms hear the reason, or "quit".
 fn quit(id: Option<&RequestId>, reason: Option<String>) -> Reply {
     Reply {
-        frame: frames::ok(id, Empty {}),
+        frame: Some(frames::ok(id, Empty {})),
         end: Some(End {
             bye: Some(ByeReason::Quit),
             leave_reason: reason.unwrap_or_else(|| ByeReason::Quit.as_str().to_owned()),
         }),
     }
+}
+
+/// The answer to a record the message log could not store (the log says why).
+fn not_stored(_: NotStored) -> ProtocolError {
+    log::unavailable()
 }
 
 /// Counts arrive as u64; anything beyond memory is as good as "all".

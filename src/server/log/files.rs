@@ -1,0 +1,187 @@
+//! The log's layout on disk and the file-level chores: naming day files
+//! (`DIR/ROOM/YYYY-MM-DD.jsonl`, UTC days), listing them, and cutting a torn last
+//! line (an append interrupted by a crash) off a file, so that the next append
+//! starts on a line of its own and the rest of the log stays readable.
+
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The directory private messages go to. A room name starts with a letter or a
+/// digit, so no room can ever have this directory.
+pub const PRIVATE_DIR: &str = "@private";
+
+/// Suffix of a day file.
+const DAY_SUFFIX: &str = ".jsonl";
+
+/// How much of a file's end is read at a time when looking for its last newline.
+const TAIL_BLOCK: u64 = 8192;
+
+/// A UTC day as the file names spell it, `YYYY-MM-DD`. Days compare as strings.
+pub type Day = String;
+
+/// The day of a protocol timestamp (`2026-11-21T10:15:30.123Z` → `2026-11-21`).
+pub fn day_of(ts: &str) -> Day {
+    ts.get(..10).unwrap_or(ts).to_owned()
+}
+
+/// The UTC day `days_back` days before today.
+pub fn days_ago(days_back: u32) -> Day {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let today = i64::try_from(secs / 86_400).unwrap_or(0);
+    let (y, m, d) = civil_from_days(today - i64::from(days_back));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Year, month, day of a count of days since 1970-01-01 (proleptic Gregorian),
+/// after Howard Hinnant's `civil_from_days`.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// The day a file name stands for, when it is a day file's name.
+pub fn day_of_file_name(name: &str) -> Option<Day> {
+    let day = name.strip_suffix(DAY_SUFFIX)?;
+    let shape_ok = day.len() == 10
+        && day.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    shape_ok.then(|| day.to_owned())
+}
+
+/// The file of `day` in one room's (or the private messages') directory.
+pub fn day_file(target_dir: &Path, day: &str) -> PathBuf {
+    target_dir.join(format!("{day}{DAY_SUFFIX}"))
+}
+
+/// The day files in `dir`, oldest first. A missing directory has none; other
+/// files (a day file moved aside, say) are not the log's and are left alone.
+pub fn day_files(dir: &Path) -> io::Result<Vec<(Day, PathBuf)>> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let Some(day) = entry.file_name().to_str().and_then(day_of_file_name) else {
+            continue;
+        };
+        if entry.file_type()?.is_file() {
+            files.push((day, entry.path()));
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Cuts everything after the file's last newline away. Returns how many bytes
+/// were dropped (0 when the file ends with a whole line, or is empty).
+pub fn cut_torn_tail(file: &File) -> io::Result<u64> {
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(0);
+    }
+    let mut end = len;
+    let mut block = vec![0u8; TAIL_BLOCK as usize];
+    while end > 0 {
+        let start = end.saturating_sub(TAIL_BLOCK);
+        let chunk = &mut block[..(end - start) as usize];
+        file.read_exact_at(chunk, start)?;
+        if let Some(at) = chunk.iter().rposition(|&b| b == b'\n') {
+            let keep = start + at as u64 + 1;
+            if keep < len {
+                file.set_len(keep)?;
+            }
+            return Ok(len - keep);
+        }
+        end = start;
+    }
+    // Not one newline: the whole file is a single torn line.
+    file.set_len(0)?;
+    Ok(len)
+}
+
+/// Makes a directory entry (a new file or subdirectory in `dir`) durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(10_957), (2000, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(civil_from_days(20_778), (2026, 11, 21));
+        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+        assert_eq!(days_ago(0), day_of(&crate::protocol::time::now()));
+        assert!(days_ago(1) < days_ago(0));
+    }
+
+    #[test]
+    fn day_file_names() {
+        assert_eq!(
+            day_of_file_name("2026-11-21.jsonl").as_deref(),
+            Some("2026-11-21")
+        );
+        for name in [
+            "2026-11-21.jsonl.1",
+            "2026-1-21.jsonl",
+            "x026-11-21.jsonl",
+            "2026-11-21",
+        ] {
+            assert_eq!(day_of_file_name(name), None, "{name}");
+        }
+        assert_eq!(day_of("2026-11-21T10:15:30.123Z"), "2026-11-21");
+    }
+
+    #[test]
+    fn torn_tails_are_cut_at_the_last_newline() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases: [(&[u8], &[u8]); 5] = [
+            (b"", b""),
+            (b"a\nb\n", b"a\nb\n"),
+            (b"a\nb\n{\"type\":\"mess", b"a\nb\n"),
+            (b"torn", b""),
+            (b"x\n\0\0\0", b"x\n"),
+        ];
+        for (i, (before, after)) in cases.iter().enumerate() {
+            let path = dir.path().join(format!("{i}.jsonl"));
+            std::fs::write(&path, before).unwrap();
+            let file = File::options().read(true).append(true).open(&path).unwrap();
+            let dropped = cut_torn_tail(&file).unwrap();
+            assert_eq!(dropped as usize, before.len() - after.len());
+            (&file).write_all(b"next\n").unwrap();
+            let mut expected = after.to_vec();
+            expected.extend_from_slice(b"next\n");
+            assert_eq!(std::fs::read(&path).unwrap(), expected);
+        }
+        // A tail longer than one block.
+        let path = dir.path().join("long.jsonl");
+        let mut text = b"first\n".to_vec();
+        text.extend(std::iter::repeat_n(b'x', 20_000));
+        std::fs::write(&path, &text).unwrap();
+        let file = File::options().read(true).append(true).open(&path).unwrap();
+        assert_eq!(cut_torn_tail(&file).unwrap(), 20_000);
+        assert_eq!(std::fs::read(&path).unwrap(), b"first\n");
+    }
+}
