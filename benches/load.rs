@@ -8,106 +8,16 @@
 //! `CONFAB_BENCH_MEMBERS`, `CONFAB_BENCH_SENDERS`, `CONFAB_BENCH_MESSAGES`
 //! (per sender), `CONFAB_BENCH_IDLE`. It never talks to anything but 127.0.0.1.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::*;
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader as AsyncBufReader};
+use tokio::io::{AsyncBufReadExt, BufReader as AsyncBufReader};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
-
-type Lines = tokio::io::Lines<
-    AsyncBufReader<tokio::io::ReadHalf<tokio_rustls::client::TlsStream<TcpStream>>>,
->;
-type Writer = tokio::io::WriteHalf<tokio_rustls::client::TlsStream<TcpStream>>;
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// The server under test, as a child process.
-struct ServerProcess {
-    child: Child,
-    addr: SocketAddr,
-    fingerprint: String,
-    _state: tempfile::TempDir,
-}
-
-impl ServerProcess {
-    fn start() -> ServerProcess {
-        let state = tempfile::tempdir().expect("temp dir");
-        let config = state.path().join("bench.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "state_dir = {:?}\nlog_level = \"warn,confab::server=info\"\n\
-                 [[listen]]\naddr = \"127.0.0.1:0\"\n\
-                 [limits]\nmax_connections = 12000\nrate_burst = 1000000\n\
-                 rate_per_second = 1000000.0\noutbound_queue_bytes = 16777216\n",
-                state.path()
-            ),
-        )
-        .expect("write config");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_confab"))
-            .args(["server", "--config"])
-            .arg(&config)
-            .env_remove("RUST_LOG")
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start confab server");
-        let stderr = child.stderr.take().expect("stderr");
-        let mut lines = BufReader::new(stderr).lines();
-        let (mut addr, mut fingerprint) = (None, None);
-        while addr.is_none() || fingerprint.is_none() {
-            let line = lines
-                .next()
-                .expect("server exited during start-up")
-                .expect("read server log");
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                addr = rest.split_whitespace().next().and_then(|a| a.parse().ok());
-            }
-            if let Some(rest) = line.split("fingerprint ").nth(1) {
-                fingerprint = rest.split_whitespace().next().map(str::to_owned);
-            }
-        }
-        // Keep draining the log so the server never blocks on a full pipe.
-        std::thread::spawn(move || {
-            lines
-                .map_while(Result::ok)
-                .filter(|l| l.contains("WARN") || l.contains("ERROR"))
-                .for_each(|l| eprintln!("server: {l}"))
-        });
-        ServerProcess {
-            child,
-            addr: addr.expect("address"),
-            fingerprint: fingerprint.expect("fingerprint"),
-            _state: state,
-        }
-    }
-
-    fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("read /proc status");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmRSS in /proc status")
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 struct Conn {
     lines: Lines,
@@ -148,22 +58,6 @@ impl Conn {
             }
         }
     }
-}
-
-async fn send_frame(writer: &mut Writer, frame: &Value) {
-    let mut line = frame.to_string();
-    line.push('\n');
-    writer.write_all(line.as_bytes()).await.expect("send");
-    writer.flush().await.expect("flush");
-}
-
-async fn next_frame(lines: &mut Lines) -> Value {
-    let line = lines
-        .next_line()
-        .await
-        .expect("read")
-        .expect("server closed the connection");
-    serde_json::from_str(&line).expect("server frame is JSON")
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -329,7 +223,10 @@ fn main() {
         .build()
         .expect("tokio runtime");
     runtime.block_on(async {
-        let server = ServerProcess::start();
+        let server = ServerProcess::start(
+            tempfile::tempdir().expect("temp dir"),
+            "max_connections = 12000\n",
+        );
         let config = confab::tls::pinned_client_config(&server.fingerprint);
         let connector = TlsConnector::from(Arc::new(config));
         println!("confab {} on {}", env!("CARGO_PKG_VERSION"), server.addr);

@@ -11,28 +11,16 @@
 //! `CONFAB_BENCH_RUNS` times (default 5), the modes taking turns; the median is
 //! reported.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+mod support;
+
 use std::sync::Arc;
 use std::time::Instant;
+use support::*;
 
-use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader as AsyncBufReader};
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader as AsyncBufReader};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
-
-type Lines = tokio::io::Lines<
-    AsyncBufReader<tokio::io::ReadHalf<tokio_rustls::client::TlsStream<TcpStream>>>,
->;
-type Writer = tokio::io::WriteHalf<tokio_rustls::client::TlsStream<TcpStream>>;
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// How the server under test logs.
 #[derive(Clone, Copy)]
@@ -59,92 +47,6 @@ impl Mode {
         };
         format!("[log]\ndir = {:?}\nfsync = \"{fsync}\"\n", dir.join("logs"))
     }
-}
-
-struct ServerProcess {
-    child: Child,
-    addr: SocketAddr,
-    fingerprint: String,
-    _state: tempfile::TempDir,
-}
-
-impl ServerProcess {
-    fn start(mode: Mode) -> ServerProcess {
-        // Next to the build, so the log is on a real disk, whatever /tmp is.
-        let base = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
-        std::fs::create_dir_all(&base).expect("target dir");
-        let state = tempfile::tempdir_in(&base).expect("temp dir");
-        let config = state.path().join("bench.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "state_dir = {:?}\nlog_level = \"warn\"\n\
-                 [[listen]]\naddr = \"127.0.0.1:0\"\n\
-                 [limits]\nrate_burst = 1000000\nrate_per_second = 1000000.0\n\
-                 outbound_queue_bytes = 16777216\n{}",
-                state.path(),
-                mode.table(state.path())
-            ),
-        )
-        .expect("write config");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_confab"))
-            .args(["server", "--config"])
-            .arg(&config)
-            .env("RUST_LOG", "warn,confab::server=info")
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start confab server");
-        let stderr = child.stderr.take().expect("stderr");
-        let mut lines = BufReader::new(stderr).lines();
-        let (mut addr, mut fingerprint) = (None, None);
-        while addr.is_none() || fingerprint.is_none() {
-            let line = lines
-                .next()
-                .expect("server exited during start-up")
-                .expect("read server log");
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                addr = rest.split_whitespace().next().and_then(|a| a.parse().ok());
-            }
-            if let Some(rest) = line.split("fingerprint ").nth(1) {
-                fingerprint = rest.split_whitespace().next().map(str::to_owned);
-            }
-        }
-        std::thread::spawn(move || {
-            lines
-                .map_while(Result::ok)
-                .filter(|l| l.contains("WARN") || l.contains("ERROR"))
-                .for_each(|l| eprintln!("server: {l}"))
-        });
-        ServerProcess {
-            child,
-            addr: addr.expect("address"),
-            fingerprint: fingerprint.expect("fingerprint"),
-            _state: state,
-        }
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn send_frame(writer: &mut Writer, frame: &Value) {
-    let mut line = frame.to_string();
-    line.push('\n');
-    writer.write_all(line.as_bytes()).await.expect("send");
-    writer.flush().await.expect("flush");
-}
-
-async fn next_frame(lines: &mut Lines) -> Value {
-    let line = lines
-        .next_line()
-        .await
-        .expect("read")
-        .expect("server closed the connection");
-    serde_json::from_str(&line).expect("server frame is JSON")
 }
 
 async fn until_ok(lines: &mut Lines) {
@@ -176,7 +78,12 @@ async fn run(mode: Mode, style: Style) -> f64 {
         Style::Lockstep => env_usize("CONFAB_BENCH_MESSAGES", 1000) / 4,
     };
     let total = senders * per_sender;
-    let server = ServerProcess::start(mode);
+    // Next to the build, so the log is on a real disk, whatever /tmp is.
+    let base = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+    std::fs::create_dir_all(&base).expect("target dir");
+    let state = tempfile::tempdir_in(&base).expect("temp dir");
+    let table = mode.table(state.path());
+    let server = ServerProcess::start(state, &table);
     let config = confab::tls::pinned_client_config(&server.fingerprint);
     let connector = TlsConnector::from(Arc::new(config));
 

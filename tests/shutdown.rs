@@ -82,27 +82,6 @@ fn write_config(dir: &Path, name: &str, extra: &str) -> std::path::PathBuf {
     path
 }
 
-/// Removes ANSI escape sequences, in case the log output is coloured after all.
-fn strip_ansi(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            if chars.peek() == Some(&'[') {
-                chars.next();
-                for c in chars.by_ref() {
-                    if c.is_ascii_alphabetic() {
-                        break;
-                    }
-                }
-            }
-            continue;
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// The address in a `listening on <ADDR> (tls)` log line.
 fn listening_addr(line: &str) -> Option<SocketAddr> {
     let rest = &line[line.find("listening on ")? + "listening on ".len()..];
@@ -159,7 +138,7 @@ async fn start_binary(config: &Path) -> (ChildGuard, SocketAddr, String) {
     while addr.is_none() || fingerprint.is_none() {
         let remaining = deadline.saturating_duration_since(Instant::now());
         let line = match tokio::time::timeout(remaining, rx.recv()).await {
-            Ok(Some(line)) => strip_ansi(&line),
+            Ok(Some(line)) => common::strip_ansi(&line),
             Ok(None) => panic!(
                 "confab exited before it was listening; its log:\n{}",
                 log.join("\n")

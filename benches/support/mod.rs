@@ -1,0 +1,129 @@
+//! What the benchmarks share: the real `confab` binary started as a child
+//! process on loopback (its address and fingerprint read from its log), and
+//! JSON frames over the client's TLS halves.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+use tokio::io::{AsyncWriteExt, BufReader as AsyncBufReader};
+use tokio::net::TcpStream;
+
+pub type Lines = tokio::io::Lines<
+    AsyncBufReader<tokio::io::ReadHalf<tokio_rustls::client::TlsStream<TcpStream>>>,
+>;
+pub type Writer = tokio::io::WriteHalf<tokio_rustls::client::TlsStream<TcpStream>>;
+
+/// A size from the environment, for quick runs.
+pub fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The server under test, as a child process.
+pub struct ServerProcess {
+    child: Child,
+    pub addr: SocketAddr,
+    pub fingerprint: String,
+    _state: tempfile::TempDir,
+}
+
+impl ServerProcess {
+    /// Starts the server on a TLS listener on 127.0.0.1 with no rate limit and
+    /// large outbound queues; `extra` is appended to the `[limits]` table (and
+    /// may open tables of its own after it).
+    pub fn start(state: tempfile::TempDir, extra: &str) -> ServerProcess {
+        let config = state.path().join("bench.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "state_dir = {:?}\nlog_level = \"warn,confab::server=info\"\n\
+                 [[listen]]\naddr = \"127.0.0.1:0\"\n\
+                 [limits]\nrate_burst = 1000000\nrate_per_second = 1000000.0\n\
+                 outbound_queue_bytes = 16777216\n{extra}",
+                state.path()
+            ),
+        )
+        .expect("write config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_confab"))
+            .args(["server", "--config"])
+            .arg(&config)
+            .env_remove("RUST_LOG")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start confab server");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut lines = BufReader::new(stderr).lines();
+        let (mut addr, mut fingerprint) = (None, None);
+        while addr.is_none() || fingerprint.is_none() {
+            let line = lines
+                .next()
+                .expect("server exited during start-up")
+                .expect("read server log");
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                addr = rest.split_whitespace().next().and_then(|a| a.parse().ok());
+            }
+            if let Some(rest) = line.split("fingerprint ").nth(1) {
+                fingerprint = rest.split_whitespace().next().map(str::to_owned);
+            }
+        }
+        // Keep draining the log so the server never blocks on a full pipe.
+        std::thread::spawn(move || {
+            lines
+                .map_while(Result::ok)
+                .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+                .for_each(|l| eprintln!("server: {l}"))
+        });
+        ServerProcess {
+            child,
+            addr: addr.expect("address"),
+            fingerprint: fingerprint.expect("fingerprint"),
+            _state: state,
+        }
+    }
+
+    /// The state directory (a fresh temporary one per server).
+    pub fn state_dir(&self) -> &Path {
+        self._state.path()
+    }
+
+    /// The server's resident memory, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("read /proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc status")
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub async fn send_frame(writer: &mut Writer, frame: &Value) {
+    let mut line = frame.to_string();
+    line.push('\n');
+    writer.write_all(line.as_bytes()).await.expect("send");
+    writer.flush().await.expect("flush");
+}
+
+pub async fn next_frame(lines: &mut Lines) -> Value {
+    let line = lines
+        .next_line()
+        .await
+        .expect("read")
+        .expect("server closed the connection");
+    serde_json::from_str(&line).expect("server frame is JSON")
+}
