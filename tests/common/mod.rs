@@ -705,21 +705,26 @@ pub fn write_binary_config(dir: &Path, extra: &str) -> PathBuf {
     path
 }
 
+/// `confab server --config FILE` with plain logs on a piped stderr.
+fn server_command(config: &Path) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_confab"));
+    command
+        .args(["server", "--config"])
+        .arg(config)
+        .env_remove("RUST_LOG")
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    command
+}
+
 impl BinaryServer {
     /// Starts the binary and waits (bounded) until it logs its listener and
     /// certificate fingerprint.
     pub async fn start(config: &Path) -> BinaryServer {
         use std::io::BufRead;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_confab"))
-            .args(["server", "--config"])
-            .arg(config)
-            .env_remove("RUST_LOG")
-            .env("NO_COLOR", "1")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("spawn confab");
+        let mut child = server_command(config).spawn().expect("spawn confab");
         let stderr = child.stderr.take().expect("stderr");
         let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
         // Drain stderr for the child's whole life so it never blocks on the pipe.
@@ -816,16 +821,7 @@ impl Drop for BinaryServer {
 /// Runs `confab server --config FILE` expecting it to exit (bounded by 30 s);
 /// returns its exit code and stderr.
 pub fn run_binary_to_exit(config: &Path) -> (Option<i32>, String) {
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_confab"))
-        .args(["server", "--config"])
-        .arg(config)
-        .env_remove("RUST_LOG")
-        .env("NO_COLOR", "1")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn confab");
+    let child = server_command(config).spawn().expect("spawn confab");
     let pid = child.id();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
