@@ -26,6 +26,7 @@ pub const CONFIG_KEYS: &[&str] = &[
     "password",
     "state_dir",
     "log_level",
+    "log_format",
     "shutdown_timeout",
     "listen.addr",
     "listen.tls",
@@ -85,10 +86,33 @@ pub struct Settings {
     pub rooms: Vec<ConfiguredRoom>,
     /// Log filter used when `RUST_LOG` is not set (e.g. "info", "confab=debug").
     pub log_level: String,
+    /// How log lines are written: plain text or JSON objects.
+    pub log_format: LogFormat,
     /// How long a graceful shutdown may take before connections are cut.
     pub shutdown_timeout: Duration,
     /// Message logs on disk; `None` (the default) keeps rooms in memory only.
     pub log: Option<LogSettings>,
+}
+
+/// How the server writes its own log lines on stderr (`log_format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines (without timestamps and with a syslog priority
+    /// prefix under journald, which stamps and ranks lines itself).
+    #[default]
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+impl LogFormat {
+    /// The value as written in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
 }
 
 /// Where and how room messages are logged to disk (the `[log]` table).
@@ -229,7 +253,7 @@ impl Default for Limits {
 }
 
 /// A secret string (the server password) that never shows up in `Debug` output.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
 
 impl Secret {
@@ -299,6 +323,7 @@ struct FileConfig {
     password: Option<String>,
     state_dir: Option<PathBuf>,
     log_level: Option<String>,
+    log_format: Option<String>,
     shutdown_timeout: Option<String>,
     listen: Option<Vec<FileListener>>,
     tls: Option<FileTls>,
@@ -377,6 +402,7 @@ impl Settings {
             limits: Limits::default(),
             rooms: Vec::new(),
             log_level: "info".to_owned(),
+            log_format: LogFormat::Text,
             shutdown_timeout: Duration::from_secs(10),
             log: None,
         }
@@ -451,6 +477,17 @@ impl FileConfig {
             log_level: match self.log_level {
                 Some(level) => checked_log_level(level, c)?,
                 None => defaults.log_level,
+            },
+            log_format: match self.log_format.as_deref() {
+                None => defaults.log_format,
+                Some("text") => LogFormat::Text,
+                Some("json") => LogFormat::Json,
+                Some(other) => {
+                    return Err(c.invalid(
+                        "log_format",
+                        format!("{other:?} is not one of \"text\", \"json\""),
+                    ))
+                }
             },
             shutdown_timeout: c.duration(
                 "shutdown_timeout",
@@ -870,6 +907,7 @@ motd = "Welcome\n\tbe nice"
 password = "secret"
 state_dir = "/var/lib/confab"
 log_level = "confab=debug"
+log_format = "json"
 shutdown_timeout = "5s"
 
 [[listen]]
@@ -992,6 +1030,7 @@ private = true
         assert_eq!(format!("{password:?}"), "Secret(****)");
         assert_eq!(s.state_dir, PathBuf::from("/var/lib/confab"));
         assert_eq!(s.log_level, "confab=debug");
+        assert_eq!(s.log_format, LogFormat::Json);
         assert_eq!(s.shutdown_timeout, Duration::from_secs(5));
         assert_eq!(
             s.listeners,
@@ -1069,7 +1108,7 @@ private = true
         let mut listed: Vec<String> = CONFIG_KEYS.iter().map(|k| k.to_string()).collect();
         listed.sort();
         assert_eq!(found, listed);
-        assert_eq!(listed.len(), 33);
+        assert_eq!(listed.len(), 34);
     }
 
     #[test]
@@ -1284,6 +1323,7 @@ private = true
             ("password = \"\"", "password"),
             ("log_level = \"\"", "log_level"),
             ("log_level = \"confab=loud\"", "log_level"),
+            ("log_format = \"xml\"", "log_format"),
             ("state_dir = \"\"", "state_dir"),
         ];
         for (line, key) in cases {
@@ -1293,7 +1333,7 @@ private = true
                 "{line}: {err}"
             );
         }
-        assert_eq!(cases.len(), 8);
+        assert_eq!(cases.len(), 9);
         assert!(parse("motd = \"\"\n").unwrap().motd.is_none());
     }
 

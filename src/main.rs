@@ -5,17 +5,13 @@ use std::error::Error;
 use std::process::ExitCode;
 
 use clap::Parser;
-use tokio::signal::unix::{signal, Signal, SignalKind};
-use tokio_util::sync::CancellationToken;
 
-use confab::cli::{Cli, Command, ServerArgs};
-use confab::config::Settings;
-use confab::{telemetry, tls};
+use confab::cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Server(args) => server(&args),
+        Command::Server(args) => confab::daemon::run(&args),
         Command::Client(args) => return ExitCode::from(confab::client::run(&args)),
     };
     match result {
@@ -24,102 +20,6 @@ fn main() -> ExitCode {
             eprintln!("confab: {}", report(err.as_ref()));
             ExitCode::FAILURE
         }
-    }
-}
-
-fn server(args: &ServerArgs) -> Result<(), Box<dyn Error>> {
-    let settings = Settings::load(args)?;
-    telemetry::init(&settings.log_level);
-    if args.check {
-        return check(args, &settings);
-    }
-    if args.print_fingerprint {
-        let identity =
-            tls::load_identity(&settings.tls, &settings.state_dir, &settings.server_name)?;
-        println!("{}", identity.fingerprint);
-        return Ok(());
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(serve(settings))
-}
-
-async fn serve(settings: Settings) -> Result<(), Box<dyn Error>> {
-    let shutdown = CancellationToken::new();
-    // Registered before the server starts, so a signal that arrives during
-    // startup is not lost (nor kills the process the default way).
-    let signals = ShutdownSignals::register()?;
-    let hangup = signal(SignalKind::hangup())?;
-    tokio::spawn(signals.cancel_on_first(shutdown.clone()));
-    let server = confab::server::Server::bind(settings).await?;
-    tokio::spawn(reopen_on_hangup(hangup, server.log_reopener()));
-    server.run(shutdown).await?;
-    Ok(())
-}
-
-/// SIGHUP: the message log reopens its files, so a log file moved away (by
-/// logrotate, say) is recreated at its path on the next write. Without a log
-/// there is nothing to reopen, and the signal must not stop the server.
-async fn reopen_on_hangup(mut hangup: Signal, reopener: Option<confab::server::log::Reopener>) {
-    while hangup.recv().await.is_some() {
-        match &reopener {
-            Some(reopener) => {
-                tracing::info!("SIGHUP: reopening log files");
-                reopener.request();
-            }
-            None => tracing::info!("SIGHUP ignored: message logging is off"),
-        }
-    }
-}
-
-/// `--check`: the configuration is valid (or `Settings::load` failed already);
-/// now the certificate, without generating one.
-fn check(args: &ServerArgs, settings: &Settings) -> Result<(), Box<dyn Error>> {
-    let identity = tls::check_identity(&settings.tls, &settings.state_dir)?;
-    match &args.config {
-        Some(path) => println!("config OK: {}", path.display()),
-        None => println!("config OK: no config file, built-in defaults"),
-    }
-    for listener in &settings.listeners {
-        let kind = if listener.tls { "tls" } else { "plaintext" };
-        println!("listen {} ({kind})", listener.addr);
-    }
-    match identity {
-        Some(identity) => println!(
-            "certificate {} ({})",
-            identity.fingerprint,
-            identity.cert_path.display()
-        ),
-        None => println!(
-            "certificate will be generated in {} at first start",
-            settings.state_dir.display()
-        ),
-    }
-    Ok(())
-}
-
-/// SIGINT and SIGTERM, the two ways a user or a service manager asks us to stop.
-struct ShutdownSignals {
-    interrupt: Signal,
-    terminate: Signal,
-}
-
-impl ShutdownSignals {
-    fn register() -> std::io::Result<ShutdownSignals> {
-        Ok(ShutdownSignals {
-            interrupt: signal(SignalKind::interrupt())?,
-            terminate: signal(SignalKind::terminate())?,
-        })
-    }
-
-    async fn cancel_on_first(mut self, shutdown: CancellationToken) {
-        let name = tokio::select! {
-            _ = self.interrupt.recv() => "SIGINT",
-            _ = self.terminate.recv() => "SIGTERM",
-        };
-        tracing::info!("shutting down on {name}");
-        shutdown.cancel();
     }
 }
 

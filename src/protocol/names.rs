@@ -47,6 +47,13 @@ impl Nick {
         Ok(Nick(Arc::from(raw)))
     }
 
+    /// The server itself, by its configured name, as the author of a change it
+    /// makes (a topic set from the config file). The nick rules are not applied:
+    /// a server name may hold dots.
+    pub fn server(server_name: &str) -> Nick {
+        Nick(Arc::from(server_name))
+    }
+
     /// The case-folded form that decides uniqueness and sort order.
     pub fn key(&self) -> String {
         self.0.to_ascii_lowercase()

@@ -6,10 +6,10 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::config::Settings;
+use crate::config::{ConfiguredRoom, Settings};
 use crate::protocol::frames::{Event, Frame, JoinOk, RoomSummary};
 use crate::protocol::names::{Nick, RoomName};
 use crate::protocol::request::HistoryPage;
@@ -72,8 +72,8 @@ pub struct Hub {
     directory: Mutex<Directory>,
     next_client_id: AtomicU64,
     shutting_down: AtomicBool,
-    history_keep: usize,
-    history_max: usize,
+    /// Messages each room keeps in memory; a reload may change it.
+    history_keep: AtomicUsize,
 }
 
 impl Hub {
@@ -114,8 +114,7 @@ impl Hub {
             }),
             next_client_id: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
-            history_keep,
-            history_max: settings.limits.history_max,
+            history_keep: AtomicUsize::new(history_keep),
         }
     }
 
@@ -191,13 +190,15 @@ impl Hub {
 
     /// Adds `client` to the room (created if needed), announcing it to the other
     /// members unless it was already there. The history in the answer is what
-    /// memory holds; the returned range (from `oldest_on_disk` on) is the older
-    /// part of the page, for the caller to read from the log and put first.
+    /// memory holds, at most `history_max` messages; the returned range (from
+    /// `oldest_on_disk` on) is the older part of the page, for the caller to read
+    /// from the log and put first.
     pub fn join(
         &self,
         client: &Arc<Client>,
         name: &RoomName,
         history: JoinHistory,
+        history_max: usize,
         oldest_on_disk: Option<u64>,
     ) -> (Arc<Room>, JoinOk, Range<u64>) {
         let mut directory = self.lock();
@@ -209,7 +210,7 @@ impl Hub {
                     name.clone(),
                     String::new(),
                     false,
-                    self.history_keep,
+                    self.history_keep.load(Ordering::Relaxed),
                 ))
             })
             .clone();
@@ -225,8 +226,8 @@ impl Hub {
             state.broadcast(&frame, Some(client.id()));
         }
         let (page, limit) = match history {
-            JoinHistory::Last(count) => (HistoryPage::Newest, count.min(self.history_max)),
-            JoinHistory::Since(seq) => (HistoryPage::After(seq), self.history_max),
+            JoinHistory::Last(count) => (HistoryPage::Newest, count.min(history_max)),
+            JoinHistory::Since(seq) => (HistoryPage::After(seq), history_max),
         };
         let plan = state.plan(page, limit, oldest_on_disk);
         let ok = JoinOk {
@@ -297,6 +298,71 @@ impl Hub {
         if drop_room {
             directory.rooms.remove(room.name());
         }
+    }
+
+    /// A reload changed `history_keep`: every room's memory follows at once.
+    pub fn set_history_keep(&self, history_keep: usize) {
+        let directory = self.lock();
+        self.history_keep.store(history_keep, Ordering::Relaxed);
+        for room in directory.rooms.values() {
+            room.set_history_keep(history_keep);
+        }
+    }
+
+    /// A reload changed the `[[room]]` list from `before` to `after`: rooms new in
+    /// the config are created (or kept from now on, if they exist), rooms no
+    /// longer in it become ordinary rooms (dropped now if nobody is in them and
+    /// they have no log). Returns the topics the caller must set and announce: a
+    /// configured topic that changed in the file, and the topic of a room newly
+    /// in the config when it has one (an empty one does not clear a topic users
+    /// set).
+    pub fn configure_rooms(
+        &self,
+        before: &[ConfiguredRoom],
+        after: &[ConfiguredRoom],
+    ) -> Vec<(Arc<Room>, String)> {
+        let history_keep = self.history_keep.load(Ordering::Relaxed);
+        let mut directory = self.lock();
+        let mut topics = Vec::new();
+        for configured in after {
+            let previous = before.iter().find(|room| room.name == configured.name);
+            let Some(room) = directory.rooms.get(&configured.name) else {
+                let room = Room::new(
+                    configured.name.clone(),
+                    configured.topic.clone(),
+                    true,
+                    history_keep,
+                );
+                directory
+                    .rooms
+                    .insert(configured.name.clone(), Arc::new(room));
+                continue;
+            };
+            room.set_persistent(true);
+            let wanted = match previous {
+                Some(previous) => previous.topic != configured.topic,
+                None => !configured.topic.is_empty(),
+            };
+            if wanted && room.lock().topic() != configured.topic {
+                topics.push((room.clone(), configured.topic.clone()));
+            }
+        }
+        for gone in before {
+            if after.iter().any(|room| room.name == gone.name) {
+                continue;
+            }
+            let Some(room) = directory.rooms.get(&gone.name).cloned() else {
+                continue;
+            };
+            room.set_persistent(false);
+            let state = room.lock();
+            let unused = state.is_empty() && !state.is_logged();
+            drop(state);
+            if unused {
+                directory.rooms.remove(&gone.name);
+            }
+        }
+        topics
     }
 
     pub fn find_user(&self, nick: &Nick) -> Option<Arc<Client>> {

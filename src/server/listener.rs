@@ -7,12 +7,11 @@
 //! ceiling a socket is closed at once, so a connection flood cannot exhaust memory.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
@@ -25,34 +24,60 @@ fn refusal_headroom(max_connections: usize) -> usize {
     (max_connections / 10).max(16)
 }
 
-/// The two connection bounds.
+/// The two connection bounds, as counters rather than semaphores so a config
+/// reload can move `max_connections` either way: connections already over a
+/// lowered bound stay, and newcomers wait for the count to fall below it.
 #[derive(Debug)]
 pub(super) struct Admission {
-    clients: Arc<Semaphore>,
-    sockets: Arc<Semaphore>,
+    max_clients: AtomicUsize,
+    clients: AtomicUsize,
+    sockets: AtomicUsize,
 }
 
-/// Held for a connection's lifetime; `client` is `None` for a refused one.
+/// Held for a connection's lifetime; counts it until dropped.
 struct Ticket {
-    _socket: OwnedSemaphorePermit,
-    client: Option<OwnedSemaphorePermit>,
+    admission: Arc<Admission>,
+    /// False for a connection only let in to be told the server is full.
+    client: bool,
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.admission.sockets.fetch_sub(1, Ordering::AcqRel);
+        if self.client {
+            self.admission.clients.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
 }
 
 impl Admission {
     pub(super) fn new(max_connections: usize) -> Admission {
         Admission {
-            clients: Arc::new(Semaphore::new(max_connections)),
-            sockets: Arc::new(Semaphore::new(
-                max_connections + refusal_headroom(max_connections),
-            )),
+            max_clients: AtomicUsize::new(max_connections),
+            clients: AtomicUsize::new(0),
+            sockets: AtomicUsize::new(0),
         }
     }
 
-    fn admit(&self) -> Option<Ticket> {
-        let socket = self.sockets.clone().try_acquire_owned().ok()?;
+    /// A reload changed `max_connections`; it applies to the next newcomer.
+    pub(super) fn set_max(&self, max_connections: usize) {
+        self.max_clients.store(max_connections, Ordering::Release);
+    }
+
+    fn admit(self: &Arc<Self>) -> Option<Ticket> {
+        let max = self.max_clients.load(Ordering::Acquire);
+        let ceiling = max + refusal_headroom(max);
+        let take_one = |bound: usize| move |n: usize| (n < bound).then_some(n + 1);
+        self.sockets
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, take_one(ceiling))
+            .ok()?;
+        let client = self
+            .clients
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, take_one(max))
+            .is_ok();
         Some(Ticket {
-            _socket: socket,
-            client: self.clients.clone().try_acquire_owned().ok(),
+            admission: self.clone(),
+            client,
         })
     }
 }
@@ -61,9 +86,8 @@ impl Admission {
 #[derive(Clone)]
 pub(super) struct Endpoint {
     pub shared: Arc<Shared>,
-    pub admission: Arc<Admission>,
-    /// `None` for a plaintext listener.
-    pub tls: Option<TlsAcceptor>,
+    /// False for a plaintext listener.
+    pub tls: bool,
     /// Tells sessions to say `bye` and end.
     pub sessions_stop: CancellationToken,
 }
@@ -85,7 +109,7 @@ pub(super) async fn accept_loop(
         match accepted {
             Ok((stream, peer)) => {
                 pause = Duration::from_millis(10);
-                let Some(ticket) = endpoint.admission.admit() else {
+                let Some(ticket) = endpoint.shared.admission.admit() else {
                     debug!(%peer, "closed at once: over the connection ceiling");
                     continue;
                 };
@@ -108,17 +132,19 @@ async fn connection(stream: TcpStream, peer: SocketAddr, endpoint: Endpoint, tic
     if let Err(e) = stream.set_nodelay(true) {
         debug!(%peer, "could not set TCP_NODELAY: {e}");
     }
-    let admitted = ticket.client.is_some();
+    let admitted = ticket.client;
     let Endpoint {
         shared,
         tls,
         sessions_stop,
-        ..
     } = endpoint;
     match tls {
-        None => session::serve(stream, peer, shared, sessions_stop, admitted).await,
-        Some(acceptor) => {
-            let timeout = shared.settings.limits.handshake_timeout;
+        false => session::serve(stream, peer, shared, sessions_stop, admitted).await,
+        true => {
+            // The certificate in force now: a reload swaps it for the
+            // connections that come after, never under a handshake.
+            let acceptor = shared.certificate().acceptor;
+            let timeout = shared.settings().limits.handshake_timeout;
             let handshake = tokio::time::timeout(timeout, acceptor.accept(stream));
             let outcome = tokio::select! {
                 () = sessions_stop.cancelled() => return,

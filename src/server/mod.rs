@@ -1,20 +1,22 @@
 //! The chat daemon: opens the message log (when configured) and restores the
-//! logged rooms, binds the listeners, runs the accept loops, and shuts down
-//! gracefully (stop accepting, `bye` to every client, flush, close, then the log's
-//! last writes and fsync) when the shutdown token is cancelled, within the
-//! configured deadline.
+//! logged rooms, binds the listeners, runs the accept loops, applies a new
+//! configuration while running (see `reload`), and shuts down gracefully (stop
+//! accepting, `bye` to every client, flush, close, then the log's last writes
+//! and fsync) when the shutdown token is cancelled, within the configured
+//! deadline.
 
 pub mod hub;
 mod listener;
 pub mod log;
 pub mod outbox;
 pub mod rate;
+mod reload;
 pub mod room;
 mod session;
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -23,11 +25,12 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::config::Settings;
-use crate::tls::{self, ServerIdentity, TlsError};
+use crate::tls::{self, TlsError};
 
 use hub::Hub;
 use listener::{Admission, Endpoint};
-use log::{MessageLog, Reopener, RestoredRoom, StoreError};
+use log::{MessageLog, StoreError};
+pub use reload::{ReloadReport, Reloader};
 
 /// Why the server could not start or run.
 #[derive(Debug, thiserror::Error)]
@@ -47,10 +50,62 @@ pub enum ServerError {
 /// What every connection shares.
 #[derive(Debug)]
 pub(crate) struct Shared {
-    pub settings: Settings,
+    /// The settings in force; a reload replaces them (see [`Shared::settings`]).
+    settings: RwLock<Arc<Settings>>,
+    /// The certificate in force; a reload replaces it.
+    certificate: RwLock<Certificate>,
+    admission: Arc<Admission>,
     pub hub: Hub,
     /// The message log; `None` when rooms live in memory only.
     pub log: Option<MessageLog>,
+}
+
+impl Shared {
+    /// The settings in force now. A connection keeps the snapshot it took, so
+    /// what it was told in its `hello` stays true for it after a reload.
+    pub fn settings(&self) -> Arc<Settings> {
+        self.settings
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    fn replace_settings(&self, settings: Arc<Settings>) {
+        *self
+            .settings
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = settings;
+    }
+
+    /// The certificate for a connection starting now.
+    pub fn certificate(&self) -> Certificate {
+        self.certificate
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    fn replace_certificate(&self, certificate: Certificate) {
+        *self
+            .certificate
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = certificate;
+    }
+}
+
+/// The certificate served to new TLS connections.
+#[derive(Clone)]
+pub(crate) struct Certificate {
+    pub acceptor: TlsAcceptor,
+    pub fingerprint: String,
+}
+
+impl std::fmt::Debug for Certificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Certificate")
+            .field("fingerprint", &self.fingerprint)
+            .finish_non_exhaustive()
+    }
 }
 
 struct BoundListener {
@@ -61,15 +116,14 @@ struct BoundListener {
 
 /// A server whose listeners are bound and whose certificate is loaded.
 pub struct Server {
-    settings: Settings,
-    identity: ServerIdentity,
+    shared: Arc<Shared>,
+    fingerprint: String,
     listeners: Vec<BoundListener>,
-    log: Option<MessageLog>,
-    restored: Vec<RestoredRoom>,
 }
 
 impl Server {
-    /// Loads (or generates) the certificate and binds every listener.
+    /// Loads (or generates) the certificate, opens the message log and restores
+    /// its rooms, and binds every listener.
     pub async fn bind(settings: Settings) -> Result<Server, ServerError> {
         let identity =
             tls::load_identity(&settings.tls, &settings.state_dir, &settings.server_name)?;
@@ -102,12 +156,20 @@ impl Server {
                 tls: wanted.tls,
             });
         }
-        Ok(Server {
-            settings,
-            identity,
-            listeners,
+        let shared = Arc::new(Shared {
+            hub: Hub::new(&settings, restored),
+            admission: Arc::new(Admission::new(settings.limits.max_connections)),
+            certificate: RwLock::new(Certificate {
+                acceptor: TlsAcceptor::from(identity.config),
+                fingerprint: identity.fingerprint.clone(),
+            }),
+            settings: RwLock::new(Arc::new(settings)),
             log,
-            restored,
+        });
+        Ok(Server {
+            shared,
+            fingerprint: identity.fingerprint,
+            listeners,
         })
     }
 
@@ -118,37 +180,38 @@ impl Server {
 
     /// The certificate's `SHA256:…` fingerprint.
     pub fn fingerprint(&self) -> &str {
-        &self.identity.fingerprint
+        &self.fingerprint
     }
 
-    /// A handle that makes the message log reopen its files (for SIGHUP);
-    /// `None` when logging is off.
-    pub fn log_reopener(&self) -> Option<Reopener> {
-        self.log.as_ref().map(MessageLog::reopener)
+    /// A handle that applies a new configuration to this server while it runs.
+    pub fn reloader(&self) -> Reloader {
+        Reloader::new(self.shared.clone())
     }
 
     /// Serves until `shutdown` is cancelled, then shuts down gracefully.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), ServerError> {
-        let shutdown_timeout = self.settings.shutdown_timeout;
-        let admission = Arc::new(Admission::new(self.settings.limits.max_connections));
-        let shared = Arc::new(Shared {
-            hub: Hub::new(&self.settings, self.restored),
-            settings: self.settings,
-            log: self.log,
-        });
+        self.run_and_report(shutdown, || {}).await
+    }
+
+    /// Like [`Server::run`], calling `ready` once every listener is accepting
+    /// (the moment to tell a service manager the server is up).
+    pub async fn run_and_report(
+        self,
+        shutdown: CancellationToken,
+        ready: impl FnOnce(),
+    ) -> Result<(), ServerError> {
+        let shared = self.shared;
         if let Some(log) = &shared.log {
             log.start_ticker();
         }
         // Sessions get their own token, cancelled only once the hub knows it is
         // shutting down, so no session's farewell is announced to the others.
         let sessions_stop = CancellationToken::new();
-        let acceptor = TlsAcceptor::from(self.identity.config.clone());
         let tracker = TaskTracker::new();
         for bound in self.listeners {
             let endpoint = Endpoint {
                 shared: shared.clone(),
-                admission: admission.clone(),
-                tls: bound.tls.then(|| acceptor.clone()),
+                tls: bound.tls,
                 sessions_stop: sessions_stop.clone(),
             };
             tracker.spawn(listener::accept_loop(
@@ -158,8 +221,13 @@ impl Server {
                 tracker.clone(),
             ));
         }
+        // Bound sockets queue connections from `bind` on, and every accept loop
+        // is running now.
+        ready();
         shutdown.cancelled().await;
         info!("shutting down");
+        // Read now: a reload may have changed it since the start.
+        let shutdown_timeout = shared.settings().shutdown_timeout;
         shared.hub.begin_shutdown();
         sessions_stop.cancel();
         tracker.close();

@@ -10,6 +10,7 @@
 
 use std::collections::VecDeque;
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::protocol::frames::{Event, Frame, Message, RoomSummary};
@@ -42,8 +43,9 @@ pub struct Plan {
 #[derive(Debug)]
 pub struct Room {
     name: RoomName,
-    /// Declared in the config: never dropped when empty.
-    persistent: bool,
+    /// Declared in the config: never dropped when empty. A config reload can
+    /// add or take away a room's place in the config.
+    persistent: AtomicBool,
     state: Mutex<RoomState>,
 }
 
@@ -63,7 +65,7 @@ impl Room {
     pub fn new(name: RoomName, topic: String, persistent: bool, history_keep: usize) -> Room {
         Room {
             name,
-            persistent,
+            persistent: AtomicBool::new(persistent),
             state: Mutex::new(RoomState {
                 members: Vec::new(),
                 topic,
@@ -89,7 +91,7 @@ impl Room {
         }
         Room {
             name,
-            persistent,
+            persistent: AtomicBool::new(persistent),
             state: Mutex::new(RoomState {
                 members: Vec::new(),
                 topic,
@@ -106,7 +108,22 @@ impl Room {
     }
 
     pub fn is_persistent(&self) -> bool {
-        self.persistent
+        self.persistent.load(Ordering::Relaxed)
+    }
+
+    /// Puts the room in the config (never dropped) or takes it out.
+    pub fn set_persistent(&self, persistent: bool) {
+        self.persistent.store(persistent, Ordering::Relaxed);
+    }
+
+    /// Changes how many messages memory holds, dropping the oldest beyond it
+    /// (a room with a log still has them on disk).
+    pub fn set_history_keep(&self, history_keep: usize) {
+        let mut state = self.lock();
+        state.history_keep = history_keep;
+        while state.history.len() > history_keep {
+            state.history.pop_front();
+        }
     }
 
     pub(super) fn lock(&self) -> MutexGuard<'_, RoomState> {

@@ -21,6 +21,7 @@ use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::config::Settings;
 use crate::protocol::codec::{Line, LineCodec};
 use crate::protocol::frames::{
     self, AdvertisedLimits, ByeReason, Empty, Event, Frame, HelloOk, HistoryOk, Message, MessageOk,
@@ -55,7 +56,10 @@ pub(super) async fn serve<S>(
 ) where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let limits = &shared.settings.limits;
+    // The limits in force when the connection starts hold for its whole life
+    // (a reload applies to the connections made after it).
+    let settings = shared.settings();
+    let limits = &settings.limits;
     let (reader, writer) = tokio::io::split(stream);
     let outbox = Arc::new(Outbox::new(limits.outbound_queue_bytes));
     let write_timeout = limits.write_timeout;
@@ -67,7 +71,7 @@ pub(super) async fn serve<S>(
         info!(%peer, "connected");
         let codec = LineCodec::new(limits.max_line_bytes);
         let mut lines = FramedRead::with_capacity(reader, codec, READ_BUFFER_BYTES);
-        let mut session = Session::new(peer, shared.clone(), outbox);
+        let mut session = Session::new(peer, shared.clone(), settings.clone(), outbox);
         let end = session.run(&mut lines, &shutdown).await;
         session.finish(&end).await;
     } else {
@@ -132,6 +136,11 @@ impl Reply {
 struct Session {
     peer: SocketAddr,
     shared: Arc<Shared>,
+    /// The settings this connection runs under: those in force when it
+    /// started, then when it said `hello` (whose response reports its limits).
+    settings: Arc<Settings>,
+    /// The line codec's bound, fixed when the connection started.
+    line_limit: usize,
     outbox: Arc<Outbox>,
     /// Set once `hello` succeeds.
     client: Option<Arc<Client>>,
@@ -144,12 +153,19 @@ struct Session {
 }
 
 impl Session {
-    fn new(peer: SocketAddr, shared: Arc<Shared>, outbox: Arc<Outbox>) -> Session {
-        let limits = &shared.settings.limits;
+    fn new(
+        peer: SocketAddr,
+        shared: Arc<Shared>,
+        settings: Arc<Settings>,
+        outbox: Arc<Outbox>,
+    ) -> Session {
+        let limits = &settings.limits;
         let rate = RateLimiter::new(limits.rate_burst, limits.rate_per_second, Instant::now());
         Session {
             peer,
             shared,
+            line_limit: limits.max_line_bytes,
+            settings,
             outbox,
             client: None,
             rooms: BTreeMap::new(),
@@ -184,7 +200,7 @@ impl Session {
     where
         R: AsyncRead + Unpin,
     {
-        let limits = self.shared.settings.limits.clone();
+        let limits = self.settings.limits.clone();
         let outbox = self.outbox.clone();
         let registration_deadline = Instant::now() + limits.registration_timeout;
         let mut last_heard = Instant::now();
@@ -238,10 +254,10 @@ impl Session {
 
     /// Answers one line; `Some` when the connection ends after it.
     async fn handle_line(&mut self, line: Line) -> Option<End> {
-        let limits = &self.shared.settings.limits;
+        let limits = &self.settings.limits;
         let envelope = match line {
             Line::TooLong => Envelope::rejected(ProtocolError::LineTooLong {
-                max: limits.max_line_bytes,
+                max: self.line_limit,
             }),
             Line::Text(bytes) => parse_line(&bytes, limits.max_text_bytes)?,
         };
@@ -450,7 +466,9 @@ impl Session {
         client_name: Option<String>,
         id: Option<&RequestId>,
     ) -> Result<Reply, ProtocolError> {
-        let settings = &self.shared.settings;
+        // The settings in force now: a reload since the connection started
+        // changes the password, the motd and the limits this client is told.
+        let settings = self.shared.settings();
         if let Some(expected) = &settings.password {
             if !password.is_some_and(|given| expected.matches(&given)) {
                 info!(peer = %self.peer, %nick, "wrong or missing password");
@@ -464,7 +482,7 @@ impl Session {
         info!(peer = %self.peer, %nick, client = ?client_name, "registered");
         self.client = Some(client);
         let limits = &settings.limits;
-        Reply::ok(
+        let reply = Reply::ok(
             id,
             HelloOk {
                 nick,
@@ -472,13 +490,16 @@ impl Session {
                 version: env!("CARGO_PKG_VERSION").to_owned(),
                 motd: settings.motd.clone(),
                 limits: AdvertisedLimits {
-                    max_line_bytes: limits.max_line_bytes,
+                    // The line codec was made when the connection started.
+                    max_line_bytes: self.line_limit,
                     max_text_bytes: limits.max_text_bytes,
                     max_rooms: limits.max_rooms,
                     history_max: limits.history_max,
                 },
             },
-        )
+        );
+        self.settings = settings;
+        reply
     }
 
     async fn join(
@@ -489,7 +510,7 @@ impl Session {
         since: Option<u64>,
         id: Option<&RequestId>,
     ) -> Result<Reply, ProtocolError> {
-        let max_rooms = self.shared.settings.limits.max_rooms;
+        let max_rooms = self.settings.limits.max_rooms;
         let rejoin = self.rooms.contains_key(&room);
         if !rejoin && self.rooms.len() >= max_rooms {
             return Err(ProtocolError::TooManyRooms { max: max_rooms });
@@ -497,7 +518,7 @@ impl Session {
         let wanted = match since {
             Some(seq) => JoinHistory::Since(seq),
             None => JoinHistory::Last(
-                history.map_or(self.shared.settings.limits.history_on_join, clamp_count),
+                history.map_or(self.shared.settings().limits.history_on_join, clamp_count),
             ),
         };
         let oldest_on_disk = self
@@ -505,7 +526,13 @@ impl Session {
             .log
             .as_ref()
             .and_then(|log| log.oldest_seq(&room));
-        let (joined, mut ok, disk) = self.shared.hub.join(client, &room, wanted, oldest_on_disk);
+        let (joined, mut ok, disk) = self.shared.hub.join(
+            client,
+            &room,
+            wanted,
+            self.settings.limits.history_max,
+            oldest_on_disk,
+        );
         if let Some(log) = self.shared.log.as_ref().filter(|_| !disk.is_empty()) {
             let mut history = log.read(&room, disk).await;
             history.append(&mut ok.history);
@@ -526,7 +553,7 @@ impl Session {
         id: Option<&RequestId>,
     ) -> Result<Reply, ProtocolError> {
         let limit = clamp_count(limit.unwrap_or(DEFAULT_HISTORY_LIMIT))
-            .min(self.shared.settings.limits.history_max);
+            .min(self.settings.limits.history_max);
         let joined = self.joined(&room)?;
         let (messages, more) = match &self.shared.log {
             None => {

@@ -56,6 +56,7 @@ pub struct TestServer {
     pub fingerprint: String,
     /// The state directory the server was given.
     pub state_dir: PathBuf,
+    reloader: confab::server::Reloader,
     token: CancellationToken,
     task: Option<JoinHandle<Result<(), String>>>,
     // Kept last so the directory outlives the server task's use of it.
@@ -118,6 +119,7 @@ impl TestServer {
             .unwrap_or_else(|e| panic!("Server::bind failed: {e}\n--- config ---\n{text}"));
         let addrs = server.local_addrs();
         let fingerprint = server.fingerprint().to_string();
+        let reloader = server.reloader();
         assert!(!addrs.is_empty(), "the server reports no listener address");
         for addr in &addrs {
             assert!(
@@ -134,6 +136,7 @@ impl TestServer {
             addrs,
             fingerprint,
             state_dir: state_dir.to_path_buf(),
+            reloader,
             token,
             task: Some(task),
             _tmp: None,
@@ -143,6 +146,18 @@ impl TestServer {
     /// The default TLS listener.
     pub fn addr(&self) -> SocketAddr {
         self.addrs[0]
+    }
+
+    /// Reloads the running server with the test config made of `extra_toml`
+    /// (see [`config_text`]), as SIGHUP does with a changed config file.
+    pub async fn reload(
+        &self,
+        extra_toml: &str,
+    ) -> Result<confab::server::ReloadReport, confab::tls::TlsError> {
+        let settings = parse_settings(&config_text(&self.state_dir, extra_toml));
+        tokio::time::timeout(FRAME_TIMEOUT, self.reloader.reload(settings))
+            .await
+            .expect("reload did not finish within 10 s")
     }
 
     /// Starts a graceful shutdown without waiting for it (the test then watches
@@ -693,12 +708,48 @@ pub struct BinaryServer {
     pub log: Vec<String>,
 }
 
+/// A certificate and key written as PEM files, as an operator would configure
+/// them under `[tls]`.
+pub struct CertificateFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub fingerprint: String,
+}
+
+impl CertificateFiles {
+    /// The `[tls]` table naming these files.
+    pub fn tls_table(&self) -> String {
+        format!(
+            "[tls]\ncert = {}\nkey = {}\n",
+            toml::Value::String(self.cert.display().to_string()),
+            toml::Value::String(self.key.display().to_string())
+        )
+    }
+}
+
+/// Generates a new self-signed certificate for localhost and writes it to
+/// `dir/cert.pem` and `dir/key.pem`, replacing what was there.
+pub fn write_certificate(dir: &Path) -> CertificateFiles {
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
+        .expect("generate a certificate");
+    std::fs::create_dir_all(dir).expect("create the certificate directory");
+    let files = CertificateFiles {
+        cert: dir.join("cert.pem"),
+        key: dir.join("key.pem"),
+        fingerprint: confab::tls::fingerprint(made.cert.der()),
+    };
+    std::fs::write(&files.cert, made.cert.pem()).expect("write cert.pem");
+    std::fs::write(&files.key, made.signing_key.serialize_pem()).expect("write key.pem");
+    files
+}
+
 /// Writes a config file for the binary in `dir`: a TLS listener on 127.0.0.1:0,
-/// a state directory `dir/state`, and `extra` (top-level keys, then tables).
+/// a state directory `dir/state`, and `extra` (top-level keys, then tables;
+/// a `[[listen]]` table in it comes before the default listener).
 pub fn write_binary_config(dir: &Path, extra: &str) -> PathBuf {
     let path = dir.join("confab.toml");
     let text = format!(
-        "state_dir = {}\nserver_name = \"bin.test\"\nlog_level = \"info\"\n\n[[listen]]\naddr = \"127.0.0.1:0\"\n\n{extra}\n",
+        "state_dir = {}\nserver_name = \"bin.test\"\nlog_level = \"info\"\n{extra}\n\n[[listen]]\naddr = \"127.0.0.1:0\"\n",
         toml::Value::String(dir.join("state").display().to_string())
     );
     std::fs::write(&path, text).expect("write config");
@@ -712,6 +763,9 @@ fn server_command(config: &Path) -> std::process::Command {
         .args(["server", "--config"])
         .arg(config)
         .env_remove("RUST_LOG")
+        // Not under systemd, whatever the environment running the tests says.
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("JOURNAL_STREAM")
         .env("NO_COLOR", "1")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
@@ -723,8 +777,19 @@ impl BinaryServer {
     /// Starts the binary and waits (bounded) until it logs its listener and
     /// certificate fingerprint.
     pub async fn start(config: &Path) -> BinaryServer {
+        BinaryServer::start_with(config, |_| {}).await
+    }
+
+    /// Like [`BinaryServer::start`], with `adjust` applied to the command first
+    /// (to set environment variables, say).
+    pub async fn start_with(
+        config: &Path,
+        adjust: impl FnOnce(&mut std::process::Command),
+    ) -> BinaryServer {
         use std::io::BufRead;
-        let mut child = server_command(config).spawn().expect("spawn confab");
+        let mut command = server_command(config);
+        adjust(&mut command);
+        let mut child = command.spawn().expect("spawn confab");
         let stderr = child.stderr.take().expect("stderr");
         let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
         // Drain stderr for the child's whole life so it never blocks on the pipe.

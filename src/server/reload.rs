@@ -1,0 +1,146 @@
+//! Applying a new configuration to a running server (SIGHUP), without dropping
+//! anyone. What can change live changes: the server name, motd and password
+//! for the next `hello`, the limits (for connections made from now on;
+//! `max_connections` and `history_keep` at once), the configured rooms and
+//! their topics, and the certificate (new connections get it, established ones
+//! keep theirs). What cannot change without a restart (listeners, the state
+//! directory, the log format, the message log) is reported and left as it runs.
+//!
+//! A reload is all or nothing: the new certificate is loaded before anything is
+//! changed, so a broken one leaves the old configuration wholly in force.
+
+use std::sync::Arc;
+
+use tokio_rustls::TlsAcceptor;
+use tracing::warn;
+
+use crate::config::Settings;
+use crate::protocol::names::Nick;
+use crate::tls::{self, TlsError};
+
+use super::{Certificate, Shared};
+
+/// Applies new settings to the running server it came from.
+#[derive(Clone)]
+pub struct Reloader {
+    shared: Arc<Shared>,
+}
+
+/// What a reload did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReloadReport {
+    /// Config keys (or tables) whose new values are in force now.
+    pub applied: Vec<&'static str>,
+    /// Config keys (or tables) that changed but take a restart; their running
+    /// values stay.
+    pub needs_restart: Vec<&'static str>,
+    /// The fingerprint of the certificate served to new connections.
+    pub fingerprint: String,
+    /// The certificate differs from the one served before the reload.
+    pub certificate_changed: bool,
+}
+
+impl Reloader {
+    pub(super) fn new(shared: Arc<Shared>) -> Reloader {
+        Reloader { shared }
+    }
+
+    /// Puts `new` in force, except the parts that need a restart. Fails, with
+    /// nothing changed, when the certificate it names cannot be loaded.
+    pub async fn reload(&self, mut new: Settings) -> Result<ReloadReport, TlsError> {
+        let old = self.shared.settings();
+        let mut report = ReloadReport::default();
+        keep_running_values(&old, &mut new, &mut report.needs_restart);
+        // Read again even when the paths are the same: rotating a certificate
+        // means replacing its files and reloading.
+        let identity = {
+            let (source, state_dir, name) = (
+                new.tls.clone(),
+                new.state_dir.clone(),
+                new.server_name.clone(),
+            );
+            tokio::task::spawn_blocking(move || tls::load_identity(&source, &state_dir, &name))
+                .await
+                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?
+        };
+        report.applied = changed_live_keys(&old, &new);
+        report.certificate_changed = self.shared.certificate().fingerprint != identity.fingerprint;
+        report.fingerprint.clone_from(&identity.fingerprint);
+        self.shared.replace_certificate(Certificate {
+            acceptor: TlsAcceptor::from(identity.config),
+            fingerprint: identity.fingerprint,
+        });
+
+        let shared = &self.shared;
+        shared.admission.set_max(new.limits.max_connections);
+        shared.hub.set_history_keep(new.limits.history_keep);
+        let topics = shared.hub.configure_rooms(&old.rooms, &new.rooms);
+        let author = Nick::server(&new.server_name);
+        shared.replace_settings(Arc::new(new));
+        for (room, topic) in topics {
+            match &shared.log {
+                None => room.set_topic(&author, topic),
+                Some(log) => {
+                    if log.set_topic(&room, author.clone(), topic).await.is_err() {
+                        warn!(room = %room.name(), "the configured topic could not be logged; the room keeps its topic");
+                    }
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Makes the message log reopen its files (after logrotate moved them).
+    /// False when message logging is off.
+    pub fn reopen_log_files(&self) -> bool {
+        match &self.shared.log {
+            Some(log) => {
+                log.reopener().request();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Settings that only take effect at start keep their running values; each
+/// one that changed is named in `needs_restart`.
+fn keep_running_values(old: &Settings, new: &mut Settings, needs_restart: &mut Vec<&'static str>) {
+    if new.listeners != old.listeners {
+        needs_restart.push("listen");
+        new.listeners.clone_from(&old.listeners);
+    }
+    if new.state_dir != old.state_dir {
+        needs_restart.push("state_dir");
+        new.state_dir.clone_from(&old.state_dir);
+    }
+    if new.log_format != old.log_format {
+        needs_restart.push("log_format");
+        new.log_format = old.log_format;
+    }
+    if new.log != old.log {
+        needs_restart.push("log");
+        new.log.clone_from(&old.log);
+    }
+}
+
+/// The live settings that differ between `old` and `new`, by config key.
+fn changed_live_keys(old: &Settings, new: &Settings) -> Vec<&'static str> {
+    let checks: [(&'static str, bool); 8] = [
+        ("server_name", old.server_name != new.server_name),
+        ("motd", old.motd != new.motd),
+        ("password", old.password != new.password),
+        ("log_level", old.log_level != new.log_level),
+        (
+            "shutdown_timeout",
+            old.shutdown_timeout != new.shutdown_timeout,
+        ),
+        ("tls", old.tls != new.tls),
+        ("limits", old.limits != new.limits),
+        ("room", old.rooms != new.rooms),
+    ];
+    checks
+        .into_iter()
+        .filter_map(|(key, changed)| changed.then_some(key))
+        .collect()
+}
