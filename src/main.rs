@@ -17,6 +17,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Server(args) => server(&args),
         Command::Client(args) => return ExitCode::from(confab::client::run(&args)),
+        Command::Completions(args) => {
+            confab::manual::print_completions(args.shell).map_err(Into::into)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
