@@ -1,12 +1,22 @@
 //! The command line, as clap derive definitions. The `///` comments here are the
-//! `--help` text (and, later, the man page), so they are written for users.
+//! `--help` text and the man pages (`crate::manual` renders them), so they are
+//! written for users.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use clap_complete::Shell;
 
 /// A chat daemon and client speaking line-delimited JSON over TLS.
+///
+/// `confab server` runs the daemon: people join rooms and talk, in rooms or
+/// privately, over TLS on port 7667. Its configuration file, given with
+/// --config, is described in confab.toml(5).
+///
+/// `confab client` chats with a server, from a terminal or from a script.
+///
+/// `confab completions` prints a shell completion script.
 #[derive(Debug, Parser)]
 #[command(name = "confab", version, about)]
 pub struct Cli {
@@ -23,6 +33,22 @@ pub enum Command {
     /// Chat from a terminal, or script a conversation: slash commands and plain
     /// lines on stdin, events on stdout.
     Client(ClientArgs),
+    /// Print the completion script for SHELL to stdout.
+    ///
+    /// bash: save it as ~/.local/share/bash-completion/completions/confab (for
+    /// every user: /usr/local/share/bash-completion/completions/confab).
+    ///
+    /// zsh: save it as _confab in a directory of $fpath, such as
+    /// /usr/local/share/zsh/site-functions.
+    ///
+    /// fish: save it as ~/.config/fish/completions/confab.fish.
+    ///
+    /// elvish: add `eval (confab completions elvish | slurp)` to
+    /// ~/.config/elvish/rc.elv.
+    ///
+    /// powershell: add `confab completions powershell | Out-String |
+    /// Invoke-Expression` to $PROFILE.
+    Completions(CompletionsArgs),
 }
 
 /// Options of `confab server`. Flags override the config file.
@@ -123,6 +149,14 @@ pub struct ClientArgs {
     pub reconnect_attempts: Option<u32>,
 }
 
+/// Options of `confab completions`.
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell to write the script for.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: Shell,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,6 +240,30 @@ mod tests {
                 "{flags:?}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn completions_take_one_of_five_shells() {
+        let shells = [
+            ("bash", Shell::Bash),
+            ("zsh", Shell::Zsh),
+            ("fish", Shell::Fish),
+            ("elvish", Shell::Elvish),
+            ("powershell", Shell::PowerShell),
+        ];
+        for (name, shell) in shells {
+            let cli = Cli::try_parse_from(["confab", "completions", name]).unwrap();
+            let Command::Completions(args) = cli.command else {
+                panic!("{name}: not the completions subcommand");
+            };
+            assert_eq!(args.shell, shell, "{name}");
+        }
+        assert_eq!(shells.len(), 5);
+
+        let err = Cli::try_parse_from(["confab", "completions", "tcsh"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue);
+        let err = Cli::try_parse_from(["confab", "completions"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
     }
 
     #[test]

@@ -13,6 +13,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Server(args) => confab::daemon::run(&args),
         Command::Client(args) => return ExitCode::from(confab::client::run(&args)),
+        Command::Completions(args) => {
+            confab::manual::print_completions(args.shell).map_err(Into::into)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,151 @@
+//! The man pages and shell completion scripts, generated from the clap
+//! definitions in [`crate::cli`], so `--help`, `man confab-server` and the
+//! completions can never disagree about a flag.
+//!
+//! The generated files are committed (`man/*.1`, `contrib/completions/`) so that
+//! an installer or a packager finds them in the source tree without running
+//! anything. `tests/generated_docs.rs` fails when they differ from what this module
+//! generates now, and `CONFAB_REGENERATE=1 cargo test --test generated_docs`
+//! rewrites them. The binary serves the same scripts (`confab completions SHELL`).
+//! `man/confab.toml.5` is written by hand: the config file has no clap definition.
+
+use std::io::{self, Write};
+
+use clap::CommandFactory;
+use clap_complete::{Generator, Shell};
+use clap_mangen::roff::{bold, roman, Roff};
+use clap_mangen::Man;
+
+use crate::cli::Cli;
+
+/// The directory of the man pages, relative to the repository root.
+pub const MAN_DIR: &str = "man";
+
+/// The directory of the completion scripts, relative to the repository root.
+pub const COMPLETIONS_DIR: &str = "contrib/completions";
+
+/// Every shell `confab completions` writes a script for.
+pub const SHELLS: [Shell; 5] = [
+    Shell::Bash,
+    Shell::Zsh,
+    Shell::Fish,
+    Shell::Elvish,
+    Shell::PowerShell,
+];
+
+/// The name the binary is called by, in the pages and the scripts.
+const BIN_NAME: &str = "confab";
+
+/// A generated file: its name (without a directory) and its contents.
+pub type GeneratedFile = (String, Vec<u8>);
+
+/// The section 1 man pages: `confab.1` first, then one page per subcommand
+/// (`confab-server.1`, ...), each ending in a SEE ALSO section that links the
+/// pages together and to confab.toml(5).
+pub fn man_pages() -> Vec<GeneratedFile> {
+    // `confab help` is clap's built-in subcommand: it needs no page of its own,
+    // and the main page should not list one that does not exist.
+    let mut cli = Cli::command().disable_help_subcommand(true);
+    // Building the parent gives each subcommand its display name
+    // (`confab-server`) and usage name (`confab server`) before it is cloned.
+    cli.build();
+    let subcommands: Vec<clap::Command> = cli
+        .get_subcommands()
+        .filter(|sub| !sub.is_hide_set())
+        .cloned()
+        .collect();
+
+    let mut main_refs: Vec<(String, &str)> = subcommands
+        .iter()
+        .map(|sub| (page_name(sub), "1"))
+        .collect();
+    main_refs.push(("confab.toml".to_owned(), "5"));
+    let mut pages = vec![man_page(cli, &main_refs)];
+
+    for sub in subcommands {
+        let mut refs = vec![(BIN_NAME.to_owned(), "1")];
+        // The server is the one subcommand the config file is for.
+        if sub.get_name() == "server" {
+            refs.push(("confab.toml".to_owned(), "5"));
+        }
+        pages.push(man_page(sub, &refs));
+    }
+    pages
+}
+
+/// The completion script for `shell`, under the file name that shell looks for
+/// (`confab.bash`, `_confab`, `confab.fish`, `confab.elv`, `_confab.ps1`).
+pub fn completion_script(shell: Shell) -> GeneratedFile {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), BIN_NAME, &mut script);
+    (shell.file_name(BIN_NAME), script)
+}
+
+/// The completion scripts of every shell in [`SHELLS`].
+pub fn completion_scripts() -> Vec<GeneratedFile> {
+    SHELLS.into_iter().map(completion_script).collect()
+}
+
+/// `confab completions SHELL`: writes the script to stdout. A reader that
+/// closes the pipe early (`| head`) is not an error: it has what it wanted.
+pub fn print_completions(shell: Shell) -> io::Result<()> {
+    // Generated into memory first: clap_complete panics on a failed write, and
+    // a closed stdout must be an ordinary outcome, not a crash.
+    let (_, script) = completion_script(shell);
+    let mut stdout = io::stdout().lock();
+    match stdout.write_all(&script).and_then(|()| stdout.flush()) {
+        Err(err) if err.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}
+
+/// The man page name of a built command: `confab`, or `confab-server` for a
+/// subcommand (clap sets the display name while building the parent).
+fn page_name(cmd: &clap::Command) -> String {
+    cmd.get_display_name()
+        .unwrap_or_else(|| cmd.get_name())
+        .to_owned()
+}
+
+fn man_page(cmd: clap::Command, see_also: &[(String, &str)]) -> GeneratedFile {
+    let man = Man::new(cmd);
+    let name = man.get_filename();
+    let mut rendered = Vec::new();
+    man.render(&mut rendered)
+        .expect("writing to a Vec cannot fail");
+    let rendered = String::from_utf8(rendered).expect("clap_mangen writes UTF-8");
+
+    // clap_mangen writes an empty date as nothing at all, so the source lands in
+    // the date's place, and a subcommand's source is its bare name ("server "):
+    // write the title line here, with the date empty but quoted. A real date
+    // would make the pages differ from one day to the next, and the committed
+    // copies always stale.
+    let (title, section) = name.rsplit_once('.').expect("NAME.SECTION");
+    let title_line = format!(
+        ".TH {title} {section} \"\" \"{BIN_NAME} {}\"",
+        env!("CARGO_PKG_VERSION")
+    );
+    let mut page = String::new();
+    for line in rendered.lines() {
+        page.push_str(if line.starts_with(".TH ") {
+            &title_line
+        } else {
+            line
+        });
+        page.push('\n');
+    }
+
+    let mut refs = Vec::new();
+    for (i, (name, section)) in see_also.iter().enumerate() {
+        if i > 0 {
+            refs.push(roman(", "));
+        }
+        refs.push(bold(name.as_str()));
+        refs.push(roman(format!("({section})")));
+    }
+    let mut tail = Roff::new();
+    tail.control("SH", ["SEE ALSO"]).text(refs);
+    // `to_roff`, not `render`: the page already starts with roff's preamble.
+    page.push_str(&tail.to_roff());
+    (name, page.into_bytes())
+}

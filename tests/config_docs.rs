@@ -1,0 +1,206 @@
+//! The two documents of the config file, `man/confab.toml.5` and
+//! `config.example.toml`, cover every key the config parser accepts
+//! (`confab::config::CONFIG_KEYS`), each under its own table, and neither
+//! documents a key the parser does not know.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use confab::config::{Settings, CONFIG_KEYS};
+
+/// The value types an entry of the man page may name.
+const TYPES: &[&str] = &["string", "integer", "number", "boolean", "duration", "path"];
+
+fn read(file: &str) -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap()
+}
+
+/// A key as (table, key): `limits.max_connections` is `(Some("limits"),
+/// "max_connections")`, `server_name` is `(None, "server_name")`.
+fn split(dotted: &str) -> (Option<&str>, &str) {
+    match dotted.split_once('.') {
+        Some((table, key)) => (Some(table), key),
+        None => (None, dotted),
+    }
+}
+
+fn dotted(table: &Option<String>, key: &str) -> String {
+    match table {
+        Some(table) => format!("{table}.{key}"),
+        None => key.to_owned(),
+    }
+}
+
+/// The table a heading or a TOML header names: `[limits]`, `[[listen]]`, or
+/// `[[room]] (one table ...)` name `limits`, `listen` and `room`.
+fn table_name(text: &str) -> Option<String> {
+    let start = text.find('[')?;
+    let name = text[start..].trim_start_matches('[');
+    let end = name.find(']')?;
+    let name = &name[..end];
+    let valid = !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+    valid.then(|| name.to_owned())
+}
+
+/// One entry of the KEYS section: `.TP`, then `.BR key " (type)"`, then its text.
+struct Entry {
+    key: String,
+    tag: String,
+    body: String,
+}
+
+/// The entries of the man page's KEYS section, by dotted key. `.SS` headings
+/// that name a table (`[limits] ...`) put their entries in that table; the
+/// others ("Top level") at the top level.
+fn man_page_entries(page: &str) -> Vec<Entry> {
+    let mut entries = Vec::new();
+    let mut in_keys = false;
+    let mut table = None;
+    let mut lines = page.lines().peekable();
+    while let Some(line) = lines.next() {
+        if let Some(heading) = line.strip_prefix(".SH ") {
+            in_keys = heading == "KEYS";
+        } else if let Some(heading) = line.strip_prefix(".SS ") {
+            table = table_name(heading);
+        } else if in_keys && line == ".TP" {
+            let tag = lines.next().unwrap_or_default();
+            let Some(key) = tag.strip_prefix(".BR ").and_then(|t| t.split(' ').next()) else {
+                panic!("an entry's tag is not `.BR key \" (type)\"`: {tag:?}");
+            };
+            let mut body = String::new();
+            while let Some(next) = lines.next_if(|l| !l.starts_with(".TP") && !l.starts_with(".S"))
+            {
+                body.push_str(next);
+                body.push('\n');
+            }
+            entries.push(Entry {
+                key: dotted(&table, key),
+                tag: tag.to_owned(),
+                body,
+            });
+        }
+    }
+    entries
+}
+
+/// The keys config.example.toml shows with a value, commented out or not, by
+/// dotted key: `# max_line_bytes = 16384` after `[limits]` is
+/// `limits.max_line_bytes`. Prose lines have no `key = value` shape.
+fn example_keys(example: &str) -> BTreeSet<String> {
+    let mut keys = BTreeSet::new();
+    let mut table = None;
+    for raw in example.lines() {
+        let line = raw.trim_start_matches('#').trim();
+        if line.starts_with('[') && line.ends_with(']') {
+            table = Some(table_name(line).unwrap_or_else(|| panic!("bad header {raw:?}")));
+        } else if let Some((key, value)) = line.split_once('=') {
+            let key = key.trim();
+            let is_key = !key.is_empty()
+                && key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+                && !value.trim().is_empty();
+            if is_key {
+                keys.insert(dotted(&table, key));
+            }
+        }
+    }
+    keys
+}
+
+#[test]
+fn the_man_page_documents_every_key_under_its_table() {
+    let page = read("man/confab.toml.5");
+    let entries = man_page_entries(&page);
+    let documented: BTreeSet<&str> = entries.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(documented.len(), entries.len(), "a key is documented twice");
+
+    let missing: Vec<&str> = CONFIG_KEYS
+        .iter()
+        .copied()
+        .filter(|key| !documented.contains(key))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "man/confab.toml.5 has no entry for {missing:?} (under KEYS, in the .SS of its table, \
+         as `.TP` then `.BR key \" (type)\"`)"
+    );
+    let unknown: Vec<&str> = documented
+        .iter()
+        .copied()
+        .filter(|key| !CONFIG_KEYS.contains(key))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "man/confab.toml.5 documents keys the config parser does not accept: {unknown:?}"
+    );
+
+    for entry in &entries {
+        let (_, key) = split(&entry.key);
+        let has_type = TYPES
+            .iter()
+            .any(|t| entry.tag == format!(".BR {key} \" ({t})\""));
+        assert!(
+            has_type,
+            "{}: the tag names no type: {:?}",
+            entry.key, entry.tag
+        );
+        assert!(
+            entry.body.contains("Default: ") || entry.body.contains("Required"),
+            "{}: the entry gives no default and does not say it is required:\n{}",
+            entry.key,
+            entry.body
+        );
+    }
+    // Every key the parser accepts, plus the ones documented ahead of it.
+    assert_eq!(entries.len(), 34);
+    assert!(CONFIG_KEYS.len() >= 33, "{}", CONFIG_KEYS.len());
+}
+
+#[test]
+fn the_example_config_shows_every_key_under_its_table() {
+    let shown = example_keys(&read("config.example.toml"));
+    let missing: Vec<&str> = CONFIG_KEYS
+        .iter()
+        .copied()
+        .filter(|key| !shown.contains(*key))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "config.example.toml shows no `key = value` line (commented out or not) for \
+         {missing:?} under its table"
+    );
+    let unknown: Vec<&String> = shown
+        .iter()
+        .filter(|key| !CONFIG_KEYS.contains(&key.as_str()))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "config.example.toml shows keys the config parser does not accept: {unknown:?}"
+    );
+    assert_eq!(shown.len(), CONFIG_KEYS.len());
+    assert!(CONFIG_KEYS.len() >= 33, "{}", CONFIG_KEYS.len());
+}
+
+#[test]
+fn the_man_page_example_is_a_valid_config() {
+    let page = read("man/confab.toml.5");
+    let (_, rest) = page.split_once("\n.EX\n").expect("an .EX example");
+    let (example, _) = rest.split_once("\n.EE\n").expect("the end of the example");
+    assert!(example.contains("[limits]"), "{example}");
+    if let Err(err) = Settings::from_toml_str(example, Path::new("/etc/confab/confab.toml")) {
+        panic!("the EXAMPLES config is refused: {err}\n{example}");
+    }
+}
+
+#[test]
+fn the_man_page_names_this_version() {
+    let page = read("man/confab.toml.5");
+    let title = page
+        .lines()
+        .find(|line| line.starts_with(".TH "))
+        .expect("a .TH line");
+    let expected = format!(
+        ".TH confab.toml 5 \"\" \"confab {}\"",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(title, expected, "update the .TH line of man/confab.toml.5");
+}
