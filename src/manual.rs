@@ -60,18 +60,75 @@ pub fn man_pages() -> Vec<GeneratedFile> {
         .map(|sub| (page_name(sub), "1"))
         .collect();
     main_refs.push(("confab.toml".to_owned(), "5"));
-    let mut pages = vec![man_page(cli, &main_refs)];
+    let mut pages = vec![man_page(cli, &[], &main_refs)];
 
     for sub in subcommands {
         let mut refs = vec![(BIN_NAME.to_owned(), "1")];
-        // The server is the one subcommand the config file is for.
-        if sub.get_name() == "server" {
-            refs.push(("confab.toml".to_owned(), "5"));
-        }
-        pages.push(man_page(sub, &refs));
+        let sections = match sub.get_name() {
+            // The server is the one subcommand the config file is for.
+            "server" => {
+                refs.push(("confab.toml".to_owned(), "5"));
+                SERVER_SECTIONS
+            }
+            "client" => CLIENT_SECTIONS,
+            _ => &[],
+        };
+        pages.push(man_page(sub, sections, &refs));
     }
     pages
 }
+
+/// A man page section clap knows nothing of: its title and its tagged
+/// paragraphs (term, then text).
+type Section = (&'static str, &'static [(&'static str, &'static str)]);
+
+/// What an operator looks for in `man confab-server` beyond the flags.
+const SERVER_SECTIONS: &[Section] = &[
+    (
+        "SIGNALS",
+        &[
+            ("SIGHUP", "Reload: read the configuration file again and apply it without dropping anyone (server_name, motd, password, log_level, shutdown_timeout, the limits, the configured rooms and their topics, and the certificate and key, which are read again even when their paths did not change); reopen the message log files. Listeners, state_dir, log_format and [log] take a restart: a warning names each one that changed. A file that does not parse, or a certificate that does not load, is refused whole and the running configuration stays. See confab.toml(5), RELOADING."),
+            ("SIGTERM, SIGINT", "Shut down gracefully: stop accepting, send every client bye \"server shutting down\", send what is queued, close, and exit 0 within shutdown_timeout."),
+        ],
+    ),
+    (
+        "ENVIRONMENT",
+        &[
+            ("RUST_LOG", "A log filter (such as confab=debug) that wins over log_level in the configuration."),
+            ("NOTIFY_SOCKET", "Set by systemd for a Type=notify service: the server reports READY=1 once every listener accepts, RELOADING=1 and READY=1 around a reload, and STOPPING=1 at shutdown. Without it nothing is sent."),
+            ("JOURNAL_STREAM", "Set by systemd when stderr goes to the journal: log lines then carry no timestamp or colours and start with a syslog priority."),
+            ("STATE_DIRECTORY", "Set by systemd's StateDirectory=: the default state_dir, where the self-signed certificate is kept."),
+        ],
+    ),
+    (
+        "EXIT STATUS",
+        &[
+            ("0", "The server shut down on a signal, or --check or --print-fingerprint succeeded."),
+            ("1", "The configuration, the certificate, a listener or the log directory could not be used; the message on stderr names the file or the key."),
+            ("2", "The command line was wrong."),
+        ],
+    ),
+];
+
+/// The exit statuses scripts test for, and the files the client keeps.
+const CLIENT_SECTIONS: &[Section] = &[
+    (
+        "EXIT STATUS",
+        &[
+            ("0", "Everything was sent and answered."),
+            ("1", "The server answered an error (or refused a script line)."),
+            ("2", "The command line or the client configuration was wrong."),
+            ("3", "The client could not connect, the server's certificate was not trusted, or the connection was lost for good."),
+        ],
+    ),
+    (
+        "FILES",
+        &[
+            ("$XDG_CONFIG_HOME/confab/client.toml", "Client defaults: server, nick, join, password_file, ca, known_hosts, reconnect_attempts (~/.config/confab when XDG_CONFIG_HOME is unset)."),
+            ("$XDG_CONFIG_HOME/confab/known_hosts", "The fingerprints of the servers you trusted, one HOST:PORT SHA256:... line each."),
+        ],
+    ),
+];
 
 /// The completion script for `shell`, under the file name that shell looks for
 /// (`confab.bash`, `_confab`, `confab.fish`, `confab.elv`, `_confab.ps1`).
@@ -107,7 +164,11 @@ fn page_name(cmd: &clap::Command) -> String {
         .to_owned()
 }
 
-fn man_page(cmd: clap::Command, see_also: &[(String, &str)]) -> GeneratedFile {
+fn man_page(
+    cmd: clap::Command,
+    sections: &[Section],
+    see_also: &[(String, &str)],
+) -> GeneratedFile {
     let man = Man::new(cmd);
     let name = man.get_filename();
     let mut rendered = Vec::new();
@@ -144,6 +205,14 @@ fn man_page(cmd: clap::Command, see_also: &[(String, &str)]) -> GeneratedFile {
         refs.push(roman(format!("({section})")));
     }
     let mut tail = Roff::new();
+    for (title, paragraphs) in sections {
+        tail.control("SH", [*title]);
+        for (term, text) in *paragraphs {
+            tail.control("TP", [])
+                .text([bold(*term)])
+                .text([roman(*text)]);
+        }
+    }
     tail.control("SH", ["SEE ALSO"]).text(refs);
     // `to_roff`, not `render`: the page already starts with roff's preamble.
     page.push_str(&tail.to_roff());
