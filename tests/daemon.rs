@@ -223,20 +223,14 @@ fn spawn_with_stderr_pipe(
     (child, collect_lines(reader))
 }
 
-fn stop(mut child: std::process::Child) {
+/// SIGTERM, then the exit (bounded), which must be clean.
+fn stop(child: std::process::Child) {
     let status = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .expect("run kill");
     assert!(status.success());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait());
-    });
-    let exit = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("confab exits within 30 s of SIGTERM")
-        .expect("wait for confab");
+    let exit = wait_bounded(child, "confab after SIGTERM").status;
     assert!(exit.success(), "{exit}");
 }
 

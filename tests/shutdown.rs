@@ -226,32 +226,6 @@ async fn sigint_stops_the_binary_with_bye_and_exit_0() {
     signal_stops_the_binary_gracefully("-INT").await;
 }
 
-/// Runs `confab` with `args` to completion, bounded in time.
-fn run_confab(args: &[&std::ffi::OsStr]) -> Output {
-    let child = Command::new(env!("CARGO_BIN_EXE_confab"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn confab");
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(Duration::from_secs(30)) {
-        Ok(output) => output.expect("wait for confab"),
-        Err(_) => {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-            panic!("confab {args:?} did not exit within 30 s");
-        }
-    }
-}
-
 fn check(config: &Path) -> Output {
     run_confab(&[
         "server".as_ref(),

@@ -5,10 +5,13 @@
 //! and with the server itself (defaults, and `confab server --check` on the
 //! configuration README recommends for the service).
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::run_confab;
 use confab::config::{Limits, Settings};
 
 const UNIT: &str = "contrib/systemd/confab.service";
@@ -446,34 +449,6 @@ fn readme_service_config_uses_the_units_directories() {
         Path::new("/var/log").join(unit.service("LogsDirectory")),
         "[log] dir is not the unit's LogsDirectory="
     );
-}
-
-/// `confab server ARGS`, bounded by 30 s.
-fn run_confab(args: &[&std::ffi::OsStr]) -> Output {
-    let child = Command::new(env!("CARGO_BIN_EXE_confab"))
-        .args(args)
-        .env_remove("RUST_LOG")
-        .env_remove("STATE_DIRECTORY")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn confab");
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(Duration::from_secs(30)) {
-        Ok(output) => output.expect("wait for confab"),
-        Err(_) => {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-            panic!("confab {args:?} did not exit within 30 s");
-        }
-    }
 }
 
 #[test]

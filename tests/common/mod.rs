@@ -887,22 +887,42 @@ impl Drop for BinaryServer {
 /// returns its exit code and stderr.
 pub fn run_binary_to_exit(config: &Path) -> (Option<i32>, String) {
     let child = server_command(config).spawn().expect("spawn confab");
+    let output = wait_bounded(child, "confab server");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.code(), stderr)
+}
+
+/// Runs `confab ARGS` to completion (bounded by 30 s), stdout and stderr
+/// captured, with plain logs and no inherited `RUST_LOG` or `STATE_DIRECTORY`.
+pub fn run_confab(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_confab"))
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("STATE_DIRECTORY")
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn confab");
+    wait_bounded(child, &format!("confab {args:?}"))
+}
+
+/// Waits for `child` to exit and collects its piped output; past 30 s it is
+/// killed and the test fails, naming `what`.
+pub fn wait_bounded(child: std::process::Child, what: &str) -> std::process::Output {
     let pid = child.id();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
     });
     match rx.recv_timeout(Duration::from_secs(30)) {
-        Ok(output) => {
-            let output = output.expect("wait for confab");
-            let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-            (output.status.code(), stderr)
-        }
+        Ok(output) => output.unwrap_or_else(|e| panic!("wait for {what}: {e}")),
         Err(_) => {
             let _ = std::process::Command::new("kill")
                 .args(["-KILL", &pid.to_string()])
                 .status();
-            panic!("confab did not exit within 30 s");
+            panic!("{what} did not exit within 30 s");
         }
     }
 }
