@@ -65,6 +65,7 @@ pub fn parse(line: &str, context: &Context) -> Result<Action, String> {
                 room: room_name(room)?,
                 history: None,
                 since: None,
+                epoch: None,
             }))
         }
         "leave" | "part" => {
@@ -138,6 +139,7 @@ pub fn parse(line: &str, context: &Context) -> Result<Action, String> {
                 room: current(context)?.clone(),
                 page: HistoryPage::Newest,
                 limit,
+                epoch: None,
             }))
         }
         "quit" | "exit" => Ok(Action::Send(Request::Quit {
@@ -274,7 +276,8 @@ mod tests {
             Request::Join {
                 room: room("dev"),
                 history: None,
-                since: None
+                since: None,
+                epoch: None,
             }
         );
         assert_eq!(
@@ -304,7 +307,8 @@ mod tests {
             Request::History {
                 room: room("general"),
                 page: HistoryPage::Newest,
-                limit: Some(5)
+                limit: Some(5),
+                epoch: None,
             }
         );
         assert_eq!(

@@ -2,6 +2,8 @@
 //! wire code; the `Display` text is the human-readable `message` of the `error`
 //! frame. No I/O errors live here: those are the server's own business.
 
+use super::epoch::Epoch;
+
 /// An error the protocol answers a request with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProtocolError {
@@ -39,6 +41,8 @@ pub enum ProtocolError {
     RateLimited,
     #[error("{0}")]
     Unavailable(String),
+    #[error("the room's numbering has changed; its current epoch is {current}")]
+    EpochChanged { current: Epoch },
 }
 
 impl ProtocolError {
@@ -62,6 +66,7 @@ impl ProtocolError {
             ProtocolError::TooManyRooms { .. } => "too_many_rooms",
             ProtocolError::RateLimited => "rate_limited",
             ProtocolError::Unavailable(_) => "unavailable",
+            ProtocolError::EpochChanged { .. } => "epoch_changed",
         }
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use super::epoch::Epoch;
 use super::error::ProtocolError;
 use super::names::{Nick, RoomName};
 use super::request::RequestId;
@@ -47,6 +48,9 @@ pub fn ok<P: Serialize>(id: Option<&RequestId>, payload: P) -> Frame {
 struct ErrorBody<'a> {
     code: &'static str,
     message: &'a str,
+    /// `epoch_changed` names the room's current epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    epoch: Option<&'a Epoch>,
 }
 
 /// An `error` response.
@@ -57,6 +61,10 @@ pub fn error(id: Option<&RequestId>, error: &ProtocolError) -> Frame {
         payload: ErrorBody {
             code: error.code(),
             message: &error.to_string(),
+            epoch: match error {
+                ProtocolError::EpochChanged { current } => Some(current),
+                _ => None,
+            },
         },
     })
 }
@@ -179,6 +187,9 @@ pub struct HelloOk {
     pub nick: Nick,
     pub server: String,
     pub version: String,
+    /// The protocol version spoken (absent from servers older than 1.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub motd: Option<String>,
     pub limits: AdvertisedLimits,
@@ -190,6 +201,8 @@ pub struct JoinOk {
     pub room: RoomName,
     pub topic: String,
     pub members: Vec<Nick>,
+    /// The numbering the history's seqs belong to.
+    pub epoch: Epoch,
     pub history: Vec<Frame>,
     pub more: bool,
 }
@@ -246,6 +259,8 @@ pub struct WhoOk {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HistoryOk {
     pub room: RoomName,
+    /// The numbering the messages' seqs belong to.
+    pub epoch: Epoch,
     pub messages: Vec<Frame>,
     pub more: bool,
 }
@@ -305,13 +320,14 @@ mod tests {
             None,
             HistoryOk {
                 room: RoomName::parse("ops").unwrap(),
+                epoch: Epoch::parse("E1").unwrap(),
                 messages: vec![stored],
                 more: false,
             },
         );
         assert_eq!(
             frame.get(),
-            r#"{"type":"ok","room":"ops","messages":[{"type":"ping"}],"more":false}"#
+            r#"{"type":"ok","room":"ops","epoch":"E1","messages":[{"type":"ping"}],"more":false}"#
         );
     }
 }

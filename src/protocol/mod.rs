@@ -1,8 +1,9 @@
-//! The confab wire protocol, version 1: line-delimited JSON frames. This module is
+//! The confab wire protocol, version 1.1: line-delimited JSON frames. This module is
 //! pure (no I/O): the line codec, request parsing and validation, and the frames
 //! the server sends. Server and client share this one definition of every frame.
 
 pub mod codec;
+pub mod epoch;
 pub mod error;
 pub mod frames;
 pub mod names;
@@ -10,3 +11,6 @@ pub mod request;
 pub mod time;
 
 pub use error::ProtocolError;
+
+/// The protocol version this build speaks, as `hello`'s `ok` reports it.
+pub const PROTOCOL_VERSION: &str = "1.1";

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::epoch::Epoch;
 use super::error::ProtocolError;
 use super::names::{check_reason, check_text, check_topic, Nick, RoomName};
 
@@ -50,6 +51,8 @@ pub enum Request {
         room: RoomName,
         history: Option<u64>,
         since: Option<u64>,
+        /// The numbering `since` counts in (protocol 1.1).
+        epoch: Option<Epoch>,
     },
     Leave {
         room: RoomName,
@@ -79,6 +82,8 @@ pub enum Request {
         room: RoomName,
         page: HistoryPage,
         limit: Option<u64>,
+        /// The numbering `before`/`after` count in (protocol 1.1).
+        epoch: Option<Epoch>,
     },
     Ping,
     Quit {
@@ -139,6 +144,7 @@ impl Request {
                 room,
                 history,
                 since,
+                epoch,
             } => {
                 put("room", room.as_str().into());
                 if let Some(history) = history {
@@ -146,6 +152,9 @@ impl Request {
                 }
                 if let Some(since) = since {
                     put("since", (*since).into());
+                }
+                if let Some(epoch) = epoch {
+                    put("epoch", epoch.as_str().into());
                 }
             }
             Request::Leave { room, reason } => {
@@ -175,7 +184,12 @@ impl Request {
                 put("topic", topic.as_str().into());
             }
             Request::Who { room } => put("room", room.as_str().into()),
-            Request::History { room, page, limit } => {
+            Request::History {
+                room,
+                page,
+                limit,
+                epoch,
+            } => {
                 put("room", room.as_str().into());
                 match page {
                     HistoryPage::Newest => {}
@@ -184,6 +198,9 @@ impl Request {
                 }
                 if let Some(limit) = limit {
                     put("limit", (*limit).into());
+                }
+                if let Some(epoch) = epoch {
+                    put("epoch", epoch.as_str().into());
                 }
             }
             Request::Quit { reason } => {
@@ -301,10 +318,12 @@ fn parse_request(
             let room = fields.string("room")?;
             let history = fields.opt_count("history")?;
             let since = fields.opt_count("since")?;
+            let epoch = fields.opt_epoch()?;
             Ok(Request::Join {
                 room: RoomName::parse(room)?,
                 history,
                 since,
+                epoch,
             })
         }
         "leave" => {
@@ -363,10 +382,12 @@ fn parse_request(
                 (None, None) => HistoryPage::Newest,
             };
             let limit = fields.opt_count("limit")?;
+            let epoch = fields.opt_epoch()?;
             Ok(Request::History {
                 room: RoomName::parse(room)?,
                 page,
                 limit,
+                epoch,
             })
         }
         "ping" => Ok(Request::Ping),
@@ -453,6 +474,10 @@ impl<'a> Fields<'a> {
         }
     }
 
+    fn opt_epoch(&self) -> Result<Option<Epoch>, ProtocolError> {
+        self.opt_string("epoch")?.map(Epoch::parse).transpose()
+    }
+
     fn target(&self) -> Result<RawTarget<'a>, ProtocolError> {
         match (self.opt_string("room")?, self.opt_string("to")?) {
             (Some(room), None) => Ok(RawTarget::Room(room)),
@@ -481,6 +506,7 @@ mod tests {
                 room: room(),
                 history: Some(5),
                 since: Some(7),
+                epoch: Some(Epoch::parse("e-1_A").unwrap()),
             },
             Request::Leave {
                 room: room(),
@@ -506,11 +532,13 @@ mod tests {
                 room: room(),
                 page: HistoryPage::Before(3),
                 limit: Some(2),
+                epoch: Some(Epoch::parse("e2").unwrap()),
             },
             Request::History {
                 room: room(),
                 page: HistoryPage::After(3),
                 limit: None,
+                epoch: None,
             },
             Request::Ping,
             Request::Quit { reason: None },
@@ -635,10 +663,19 @@ mod tests {
             Ok(Request::Join {
                 room: RoomName::parse("ops").unwrap(),
                 history: None,
-                since: None
+                since: None,
+                epoch: None,
             })
         );
         assert_eq!(code(r#"{"type":"join","room":null}"#), "bad_request");
+        assert_eq!(
+            code(r#"{"type":"join","room":"ops","since":1,"epoch":"a b"}"#),
+            "bad_request"
+        );
+        assert_eq!(
+            code(r#"{"type":"history","room":"ops","epoch":7}"#),
+            "bad_request"
+        );
     }
 
     #[test]

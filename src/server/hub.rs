@@ -234,6 +234,7 @@ impl Hub {
             room: name.clone(),
             topic: state.topic().to_owned(),
             members: state.member_nicks(),
+            epoch: state.epoch().clone(),
             history: plan.memory,
             more: plan.more,
         };

@@ -13,6 +13,7 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::protocol::epoch::Epoch;
 use crate::protocol::frames::{Event, Frame, Message, RoomSummary};
 use crate::protocol::names::{Nick, RoomName};
 use crate::protocol::request::HistoryPage;
@@ -53,6 +54,8 @@ pub struct Room {
 pub(super) struct RoomState {
     members: Vec<Arc<Client>>,
     topic: String,
+    /// The numbering `last_seq` belongs to.
+    epoch: Epoch,
     last_seq: u64,
     /// The last `history_keep` messages, contiguous in `seq`.
     history: VecDeque<Frame>,
@@ -69,6 +72,7 @@ impl Room {
             state: Mutex::new(RoomState {
                 members: Vec::new(),
                 topic,
+                epoch: Epoch::new_random(),
                 last_seq: 0,
                 history: VecDeque::new(),
                 history_keep,
@@ -95,6 +99,7 @@ impl Room {
             state: Mutex::new(RoomState {
                 members: Vec::new(),
                 topic,
+                epoch: Epoch::new_random(),
                 last_seq,
                 history,
                 history_keep,
@@ -215,6 +220,11 @@ impl Room {
         }
     }
 
+    /// The room's current numbering.
+    pub fn epoch(&self) -> Epoch {
+        self.lock().epoch.clone()
+    }
+
     /// A page for the `history` request.
     pub fn history(&self, page: HistoryPage, limit: usize) -> Page {
         self.lock().page(page, limit)
@@ -230,6 +240,10 @@ impl Room {
 impl RoomState {
     pub(super) fn topic(&self) -> &str {
         &self.topic
+    }
+
+    pub(super) fn epoch(&self) -> &Epoch {
+        &self.epoch
     }
 
     pub(super) fn is_empty(&self) -> bool {

@@ -29,7 +29,7 @@ use crate::protocol::frames::{
 };
 use crate::protocol::names::{Nick, RoomName};
 use crate::protocol::request::{parse_line, Envelope, HistoryPage, Request, RequestId, Target};
-use crate::protocol::{time, ProtocolError};
+use crate::protocol::{time, ProtocolError, PROTOCOL_VERSION};
 
 use super::hub::{Client, JoinHistory};
 use super::log::{self, NotStored, Pending};
@@ -338,6 +338,7 @@ impl Session {
                 room,
                 history,
                 since,
+                epoch: _,
             } => self.join(&client, room, history, since, id).await,
             Request::Leave { room, reason } => {
                 let joined = self
@@ -453,7 +454,9 @@ impl Session {
                     },
                 )
             }
-            Request::History { room, page, limit } => self.history(room, page, limit, id).await,
+            Request::History {
+                room, page, limit, ..
+            } => self.history(room, page, limit, id).await,
             Request::Ping => Reply::ok(id, Empty {}),
             Request::Quit { reason } => Ok(quit(id, reason)),
         }
@@ -488,6 +491,7 @@ impl Session {
                 nick,
                 server: settings.server_name.clone(),
                 version: env!("CARGO_PKG_VERSION").to_owned(),
+                protocol: Some(PROTOCOL_VERSION.to_owned()),
                 motd: settings.motd.clone(),
                 limits: AdvertisedLimits {
                     // The line codec was made when the connection started.
@@ -571,6 +575,7 @@ impl Session {
             id,
             HistoryOk {
                 room,
+                epoch: joined.epoch(),
                 messages,
                 more,
             },

@@ -564,8 +564,17 @@ pub fn is_protocol_timestamp(s: &str) -> bool {
         && second <= 60
 }
 
+/// True when `s` has the shape of a room epoch: 1–32 of `A-Z a-z 0-9 _ -`.
+pub fn is_protocol_epoch(s: &str) -> bool {
+    (1..=32).contains(&s.len())
+        && s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
 /// Checks every `ts` field in `frame` (nested ones too, e.g. in `history` and
-/// `messages`) has the protocol's timestamp shape and replaces it with `"<ts>"`, so
+/// `messages`) has the protocol's timestamp shape and replaces it with `"<ts>"`,
+/// and every `epoch` has the protocol's epoch shape and becomes `"<epoch>"`, so
 /// a test can compare whole frames with a `json!` literal.
 pub fn normalize(frame: &Value) -> Value {
     let mut frame = frame.clone();
@@ -581,6 +590,11 @@ fn normalize_in_place(value: &mut Value) {
                     match item.as_str() {
                         Some(ts) if is_protocol_timestamp(ts) => *item = json!("<ts>"),
                         _ => panic!("`ts` is not an RFC 3339 UTC millisecond timestamp: {item}"),
+                    }
+                } else if key == "epoch" {
+                    match item.as_str() {
+                        Some(epoch) if is_protocol_epoch(epoch) => *item = json!("<epoch>"),
+                        _ => panic!("`epoch` is not 1-32 characters of [A-Za-z0-9_-]: {item}"),
                     }
                 } else {
                     normalize_in_place(item);
