@@ -376,8 +376,10 @@ async fn retention_removes_expired_day_files_but_keeps_what_a_room_needs() {
     let mut expected = vec![
         "@private/2000-01-01.jsonl".replace("2000-01-01", &today),
         "quiet/2000-01-05.jsonl".to_owned(),
+        "quiet/state.json".to_owned(),
         "r/2000-01-02.jsonl".to_owned(),
         format!("r/{recent}.jsonl"),
+        "r/state.json".to_owned(),
     ];
     expected.sort();
     assert_eq!(names, expected);
