@@ -881,6 +881,11 @@ impl BinaryServer {
         client
     }
 
+    /// The server process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
     /// Sends `signal` (e.g. "-HUP") to the process.
     pub fn signal(&self, signal: &str) {
         let pid = self.child.as_ref().expect("running").id();

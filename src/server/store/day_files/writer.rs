@@ -308,20 +308,33 @@ impl Writer {
             RecordKind::Topic(topic) => Some(topic.clone()),
             RecordKind::Message => None,
         });
+        let durable = self.durable();
         if let Some(ledger) = self.ledgers.get_mut(&batch.room) {
             if let Some(last) = last_seq {
                 ledger.last_seq = last;
             }
             if let Some(topic) = &topic {
+                // The ledger keeps the topic for when the day files are gone.
                 ledger.topic = Some(topic.clone());
+                ledger.as_of = time::now();
+                let room_dir = self.dir.join(batch.room.as_str());
+                if let Err(e) = ledger::write(&room_dir, ledger, durable) {
+                    warn!(
+                        path = %ledger::path(&room_dir).display(),
+                        "cannot record the new topic in the room's ledger: {e}; the day \
+                         file has it"
+                    );
+                }
             }
         }
         let mut index = self.index.lock();
-        let files = index.entry(batch.room.clone()).or_insert_with(|| RoomFiles {
-            epoch: batch.epoch.clone(),
-            days: Vec::new(),
-            topic_day: None,
-        });
+        let files = index
+            .entry(batch.room.clone())
+            .or_insert_with(|| RoomFiles {
+                epoch: batch.epoch.clone(),
+                days: Vec::new(),
+                topic_day: None,
+            });
         if files.epoch != batch.epoch {
             *files = RoomFiles {
                 epoch: batch.epoch.clone(),
@@ -330,7 +343,11 @@ impl Writer {
             };
         }
         if let Some(first) = first_seq {
-            if files.days.last().is_none_or(|(last_day, _)| last_day != day) {
+            if files
+                .days
+                .last()
+                .is_none_or(|(last_day, _)| last_day != day)
+            {
                 files.days.push((day.clone(), first));
             }
         }
