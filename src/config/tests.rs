@@ -1,3 +1,8 @@
+//! Tests of the config file as a whole: a full file and its values, the
+//! defaults, relative paths, every refusal and how it names the key, and the
+//! command-line overrides. `FULL` and `parse` are shared with the tests of
+//! `keys.rs`.
+
 use std::path::PathBuf;
 use std::time::Duration;
 
