@@ -1,15 +1,21 @@
 //! The two documents of the config file, `man/confab.toml.5` and
 //! `config.example.toml`, cover every key the config parser accepts
-//! (`confab::config::CONFIG_KEYS`), each under its own table, and neither
-//! documents a key the parser does not know.
+//! (`confab::config::config_keys`, read off the parser's own structs), each
+//! under its own table, and neither documents a key the parser does not know;
+//! and they say which keys a reload applies as `confab::config::SECTIONS` does.
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use confab::config::{Settings, CONFIG_KEYS};
+use confab::config::{config_keys, Settings, SECTIONS};
 
 /// The value types an entry of the man page may name.
 const TYPES: &[&str] = &["string", "integer", "number", "boolean", "duration", "path"];
+
+/// Every key the parser accepts, dotted (`limits.max_connections`).
+fn accepted_keys() -> Vec<String> {
+    config_keys().iter().map(ToString::to_string).collect()
+}
 
 fn read(file: &str) -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap()
@@ -113,9 +119,10 @@ fn the_man_page_documents_every_key_under_its_table() {
     let documented: BTreeSet<&str> = entries.iter().map(|e| e.key.as_str()).collect();
     assert_eq!(documented.len(), entries.len(), "a key is documented twice");
 
-    let missing: Vec<&str> = CONFIG_KEYS
+    let accepted = accepted_keys();
+    let missing: Vec<&str> = accepted
         .iter()
-        .copied()
+        .map(String::as_str)
         .filter(|key| !documented.contains(key))
         .collect();
     assert!(
@@ -126,7 +133,7 @@ fn the_man_page_documents_every_key_under_its_table() {
     let unknown: Vec<&str> = documented
         .iter()
         .copied()
-        .filter(|key| !CONFIG_KEYS.contains(key))
+        .filter(|key| !accepted.iter().any(|k| k == key))
         .collect();
     assert!(
         unknown.is_empty(),
@@ -150,17 +157,16 @@ fn the_man_page_documents_every_key_under_its_table() {
             entry.body
         );
     }
-    // Every key the parser accepts, plus the ones documented ahead of it.
     assert_eq!(entries.len(), 34);
-    assert!(CONFIG_KEYS.len() >= 33, "{}", CONFIG_KEYS.len());
+    assert_eq!(accepted.len(), 34);
 }
 
 #[test]
 fn the_example_config_shows_every_key_under_its_table() {
     let shown = example_keys(&read("config.example.toml"));
-    let missing: Vec<&str> = CONFIG_KEYS
+    let accepted = accepted_keys();
+    let missing: Vec<&String> = accepted
         .iter()
-        .copied()
         .filter(|key| !shown.contains(*key))
         .collect();
     assert!(
@@ -168,16 +174,13 @@ fn the_example_config_shows_every_key_under_its_table() {
         "config.example.toml shows no `key = value` line (commented out or not) for \
          {missing:?} under its table"
     );
-    let unknown: Vec<&String> = shown
-        .iter()
-        .filter(|key| !CONFIG_KEYS.contains(&key.as_str()))
-        .collect();
+    let unknown: Vec<&String> = shown.iter().filter(|key| !accepted.contains(key)).collect();
     assert!(
         unknown.is_empty(),
         "config.example.toml shows keys the config parser does not accept: {unknown:?}"
     );
-    assert_eq!(shown.len(), CONFIG_KEYS.len());
-    assert!(CONFIG_KEYS.len() >= 33, "{}", CONFIG_KEYS.len());
+    assert_eq!(shown.len(), accepted.len());
+    assert_eq!(accepted.len(), 34);
 }
 
 #[test]
@@ -203,4 +206,138 @@ fn the_man_page_names_this_version() {
         env!("CARGO_PKG_VERSION")
     );
     assert_eq!(title, expected, "update the .TH line of man/confab.toml.5");
+}
+
+/// The section a name in the man page belongs to: `[[listen]]` is `listen`,
+/// `limits.history_keep` is `limits`, `tls.cert` is `tls`.
+fn section_of(word: &str) -> String {
+    let word = word.trim_matches(|c| c == '[' || c == ']');
+    word.split('.').next().unwrap_or(word).to_owned()
+}
+
+/// A roff request's arguments: words, or quoted strings taken whole.
+fn roff_args(args: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = args.trim();
+    while !rest.is_empty() {
+        let (arg, after) = match rest.strip_prefix('"') {
+            Some(quoted) => quoted.split_once('"').unwrap_or((quoted, "")),
+            None => rest.split_once(' ').unwrap_or((rest, "")),
+        };
+        out.push(arg);
+        rest = after.trim_start();
+    }
+    out
+}
+
+/// The sections the entries of a roff list are about: the bold arguments of
+/// each tag line after `.TP` (`.B log_level`, `.BR tls.cert ", " tls.key`,
+/// `.RB "every other " limits.*`), not the text under it.
+fn tagged_sections(roff: &str) -> BTreeSet<String> {
+    let mut lines = roff.lines();
+    let mut sections = BTreeSet::new();
+    while let Some(line) = lines.next() {
+        if line != ".TP" {
+            continue;
+        }
+        let tag = lines.next().unwrap_or_default();
+        let (request, args) = tag.split_once(' ').unwrap_or((tag, ""));
+        // `.B` sets all in bold; `.BR` and `.RB` alternate, bold first or second.
+        let first_bold = match request {
+            ".B" | ".BR" => 0,
+            ".RB" => 1,
+            other => panic!("an entry tag with {other}: {tag:?}"),
+        };
+        let args = roff_args(args);
+        let bold = args
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| request == ".B" || i % 2 == first_bold);
+        sections.extend(bold.map(|(_, word)| section_of(word)));
+    }
+    sections
+}
+
+/// The sections a roff paragraph names in bold (`\fBstate_dir\fR`).
+fn bold_sections(roff: &str) -> BTreeSet<String> {
+    roff.split("\\fB")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("\\fR").map(|(word, _)| section_of(word)))
+        .collect()
+}
+
+#[test]
+fn the_man_page_says_which_keys_take_a_restart() {
+    let page = read("man/confab.toml.5");
+    let (_, reloading) = page
+        .split_once("\n.SH RELOADING\n")
+        .expect("a RELOADING section");
+    let (reloading, _) = reloading
+        .split_once("\n.SH ")
+        .expect("the end of RELOADING");
+    let (_, live) = reloading
+        .split_once("These keys apply without a restart:")
+        .expect("the list of keys a reload applies");
+    let (live, restart) = live
+        .split_once("These need a restart:")
+        .expect("the list of keys that need a restart");
+    let (restart, _) = restart
+        .split_once("A reload applies")
+        .expect("the end of the list of keys that need a restart");
+    let (live, restart) = (tagged_sections(live), bold_sections(restart));
+
+    let mut checked = 0;
+    for section in &SECTIONS {
+        let (listed, other) = if section.needs_restart() {
+            (&restart, &live)
+        } else {
+            (&live, &restart)
+        };
+        assert!(
+            listed.contains(section.name) && !other.contains(section.name),
+            "RELOADING in man/confab.toml.5 must list {} under {:?}",
+            section.name,
+            if section.needs_restart() {
+                "These need a restart"
+            } else {
+                "These keys apply"
+            }
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 12);
+}
+
+#[test]
+fn the_example_config_says_which_keys_take_a_restart() {
+    let example = read("config.example.toml");
+    // "... except [[listen]], state_dir, log_format and [log], which take a restart"
+    let (before, _) = example
+        .split_once("which take a")
+        .expect("the sentence that names what takes a restart");
+    let (_, named) = before.rsplit_once("except").expect("`except ...`");
+    let named: BTreeSet<&str> = named
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .map(|w| w.trim_matches(|c| c == '[' || c == ']' || c == '#'))
+        .filter(|w| !w.is_empty() && *w != "and")
+        .collect();
+    let restart: BTreeSet<&str> = SECTIONS
+        .iter()
+        .filter(|s| s.needs_restart())
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(named, restart);
+    assert_eq!(restart.len(), 4);
+}
+
+#[test]
+fn roff_tags_are_read_bold_argument_by_bold_argument() {
+    let list = ".TP\n.BR tls.cert \", \" tls.key\nText with \\fBstate_dir\\fR.\n\
+                .TP\n.RB \"every other \" limits.*\n.TP\n.B [[room]]\n";
+    let found: Vec<String> = tagged_sections(list).into_iter().collect();
+    assert_eq!(found, ["limits", "room", "tls"]);
+    assert_eq!(
+        roff_args("\"every other \" limits.*"),
+        ["every other ", "limits.*"]
+    );
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use tokio_rustls::TlsAcceptor;
 use tracing::warn;
 
-use crate::config::Settings;
+use crate::config::{Settings, SECTIONS};
 use crate::protocol::names::Nick;
 use crate::tls::{self, TlsError};
 
@@ -98,43 +98,23 @@ impl Reloader {
 }
 
 /// Settings that only take effect at start keep their running values; each
-/// one that changed is named in `needs_restart`.
+/// one that changed is named in `needs_restart`. Which ones those are is
+/// `config::SECTIONS`' call, not this module's.
 fn keep_running_values(old: &Settings, new: &mut Settings, needs_restart: &mut Vec<&'static str>) {
-    if new.listeners != old.listeners {
-        needs_restart.push("listen");
-        new.listeners.clone_from(&old.listeners);
-    }
-    if new.state_dir != old.state_dir {
-        needs_restart.push("state_dir");
-        new.state_dir.clone_from(&old.state_dir);
-    }
-    if new.log_format != old.log_format {
-        needs_restart.push("log_format");
-        new.log_format = old.log_format;
-    }
-    if new.log != old.log {
-        needs_restart.push("log");
-        new.log.clone_from(&old.log);
+    for section in SECTIONS.iter().filter(|s| s.needs_restart()) {
+        if section.differs(old, new) {
+            needs_restart.push(section.name);
+            section.keep_running(old, new);
+        }
     }
 }
 
-/// The live settings that differ between `old` and `new`, by config key.
+/// The live settings that differ between `old` and `new`, by config key (or
+/// table), in the order of `config::SECTIONS`.
 fn changed_live_keys(old: &Settings, new: &Settings) -> Vec<&'static str> {
-    let checks: [(&'static str, bool); 8] = [
-        ("server_name", old.server_name != new.server_name),
-        ("motd", old.motd != new.motd),
-        ("password", old.password != new.password),
-        ("log_level", old.log_level != new.log_level),
-        (
-            "shutdown_timeout",
-            old.shutdown_timeout != new.shutdown_timeout,
-        ),
-        ("tls", old.tls != new.tls),
-        ("limits", old.limits != new.limits),
-        ("room", old.rooms != new.rooms),
-    ];
-    checks
-        .into_iter()
-        .filter_map(|(key, changed)| changed.then_some(key))
+    SECTIONS
+        .iter()
+        .filter(|s| !s.needs_restart() && s.differs(old, new))
+        .map(|s| s.name)
         .collect()
 }

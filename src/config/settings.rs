@@ -1,0 +1,178 @@
+//! The validated settings the server runs on, with real types (`SocketAddr`,
+//! `Duration`, `PathBuf`). Everything in here has passed the checks in
+//! `validate.rs`; the rest of the server reads these types and never the file.
+//!
+//! `Limits`, `LogFormat` and `FsyncPolicy` are read straight from the file by
+//! serde (their values need no conversion, only the checks); the other types
+//! are built from the raw tables of `file.rs`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::duration;
+use super::secret::Secret;
+use crate::protocol::names::RoomName;
+
+/// Validated settings for one server run: file values, then CLI overrides.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Name reported in the `hello` response (default: the host name).
+    pub server_name: String,
+    /// Message of the day, sent in the `hello` response.
+    pub motd: Option<String>,
+    /// Server password every `hello` must carry.
+    pub password: Option<Secret>,
+    /// Where the generated certificate (and later, other state) lives.
+    pub state_dir: PathBuf,
+    /// Listening sockets, at least one.
+    pub listeners: Vec<ListenerSettings>,
+    /// Where the TLS certificate comes from.
+    pub tls: TlsSource,
+    /// Resource limits and timeouts.
+    pub limits: Limits,
+    /// Rooms that exist from start and are never dropped.
+    pub rooms: Vec<ConfiguredRoom>,
+    /// Log filter used when `RUST_LOG` is not set (e.g. "info", "confab=debug").
+    pub log_level: String,
+    /// How log lines are written: plain text or JSON objects.
+    pub log_format: LogFormat,
+    /// How long a graceful shutdown may take before connections are cut.
+    pub shutdown_timeout: Duration,
+    /// Message logs on disk; `None` (the default) keeps rooms in memory only.
+    pub log: Option<LogSettings>,
+}
+
+/// How the server writes its own log lines on stderr (`log_format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (without timestamps and with a syslog priority
+    /// prefix under journald, which stamps and ranks lines itself).
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+impl LogFormat {
+    /// The value as written in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
+}
+
+/// Where and how room messages are logged to disk (the `[log]` table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    /// The log directory: one subdirectory per room, one JSONL file per UTC day.
+    pub dir: PathBuf,
+    /// When appended lines are made durable.
+    pub fsync: FsyncPolicy,
+    /// With [`FsyncPolicy::Interval`], the longest time a written line waits for
+    /// its fsync.
+    pub fsync_interval: Duration,
+    /// Day files older than this many days are removed; 0 keeps them forever.
+    pub retention_days: u32,
+    /// Log private messages too (in `DIR/@private/`).
+    pub private: bool,
+}
+
+/// When the message log calls fsync (`log.fsync`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FsyncPolicy {
+    /// Before a message is delivered or acknowledged (concurrent messages share
+    /// one fsync): an acknowledged message survives a crash of the machine.
+    Always,
+    /// Every `fsync_interval`: a crash of the machine (not of the server alone)
+    /// may lose the last interval's messages.
+    Interval,
+    /// Never: the operating system writes the files back when it sees fit.
+    Never,
+}
+
+impl FsyncPolicy {
+    /// The policy's name, as the config file spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FsyncPolicy::Always => "always",
+            FsyncPolicy::Interval => "interval",
+            FsyncPolicy::Never => "never",
+        }
+    }
+}
+
+/// One listening socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerSettings {
+    /// Address to bind; port 0 lets the system pick one.
+    pub addr: SocketAddr,
+    /// false: plaintext (accepted on loopback only unless `allow_insecure_plaintext`).
+    pub tls: bool,
+}
+
+/// Where the server's certificate and key come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsSource {
+    /// Generate a self-signed certificate once and keep it in `state_dir`.
+    SelfSigned,
+    /// PEM files named in the config.
+    Files { cert: PathBuf, key: PathBuf },
+}
+
+/// A room declared in the config: it exists from start and is never dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfiguredRoom {
+    /// The normalized name (`#General` in the file is `general`).
+    pub name: RoomName,
+    /// Initial topic; empty for none.
+    pub topic: String,
+}
+
+/// Every bound and timeout the server enforces: the `[limits]` table, read as
+/// it is (a key left out takes its value from `Limits::default()`, in
+/// `defaults.rs`) and then checked as a whole.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Connections served at once; more get `bye` "server full".
+    pub max_connections: usize,
+    /// Longest line a client may send, in bytes (at least 1024).
+    pub max_line_bytes: usize,
+    /// Longest message text, in bytes (at most `max_line_bytes`).
+    pub max_text_bytes: usize,
+    /// Rooms one connection may be in at once.
+    pub max_rooms: usize,
+    /// Messages kept per room.
+    pub history_keep: usize,
+    /// Most messages one `join` or `history` response returns.
+    pub history_max: usize,
+    /// Messages a `join` returns by default (never more than `history_max`).
+    pub history_on_join: usize,
+    /// Bound on one client's outbound queue, in bytes (at least `max_line_bytes`).
+    pub outbound_queue_bytes: usize,
+    /// Request bucket size per connection.
+    pub rate_burst: u32,
+    /// Request bucket refill rate, above 0.
+    pub rate_per_second: f64,
+    /// Time allowed for the TLS handshake.
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub handshake_timeout: Duration,
+    /// Time allowed until a successful `hello`.
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub registration_timeout: Duration,
+    /// Silence after which the server sends `ping`.
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub ping_interval: Duration,
+    /// Silence after which the client is disconnected (longer than `ping_interval`).
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub idle_timeout: Duration,
+    /// Time one write to a client may take.
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub write_timeout: Duration,
+}
