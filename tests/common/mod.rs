@@ -9,7 +9,7 @@
 //! - `frames`: assertions on whole frames ([`assert_frame`], [`assert_error`],
 //!   [`normalize`]) and the expected values many tests share.
 //! - `tls`: the client config pinning a certificate fingerprint, and certificate
-//!   files for `[tls]`.
+//!   files for `[tls]`; the benchmarks include this file too.
 //! - `logs`: message-log files on disk.
 //! - `binary`: the `confab` binary as a child process ([`BinaryServer`],
 //!   [`run_confab`]).
