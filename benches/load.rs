@@ -227,7 +227,7 @@ fn main() {
             tempfile::tempdir().expect("temp dir"),
             "max_connections = 12000\n",
         );
-        let config = confab::tls::pinned_client_config(&server.fingerprint);
+        let config = pinned_client_config(&server.fingerprint, None);
         let connector = TlsConnector::from(Arc::new(config));
         println!("confab {} on {}", env!("CARGO_PKG_VERSION"), server.addr);
         fanout(&server, &connector, "flat", Pace::Flat).await;

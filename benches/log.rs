@@ -84,7 +84,7 @@ async fn run(mode: Mode, style: Style) -> f64 {
     let state = tempfile::tempdir_in(&base).expect("temp dir");
     let table = mode.table(state.path());
     let server = ServerProcess::start(state, &table);
-    let config = confab::tls::pinned_client_config(&server.fingerprint);
+    let config = pinned_client_config(&server.fingerprint, None);
     let connector = TlsConnector::from(Arc::new(config));
 
     let mut conns = Vec::with_capacity(members);

@@ -1,7 +1,6 @@
 //! The server's TLS identity: loading a certificate chain and key from PEM files,
 //! or generating a self-signed certificate once and keeping it in the state
-//! directory; the `SHA256:…` fingerprint users pin in their clients; and the client
-//! configuration that trusts a server by that fingerprint alone.
+//! directory; and the `SHA256:…` fingerprint users pin in their clients.
 
 use std::fs;
 use std::io::Write;
@@ -403,76 +402,4 @@ mod tests {
         assert_eq!(names[0], "chat.example.org");
         assert!(!subject_alt_names("not a name!").contains(&"not a name!".to_owned()));
     }
-}
-
-/// Trusts exactly one certificate, named by its `SHA256:…` fingerprint: how a
-/// client talks to a self-signed server whose fingerprint it was given (and how
-/// the tests and the load generator talk to theirs). Handshake signatures are
-/// still verified, so only the holder of the pinned certificate's key passes.
-#[derive(Debug)]
-struct PinnedCertificate {
-    fingerprint: String,
-    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
-}
-
-impl rustls::client::danger::ServerCertVerifier for PinnedCertificate {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        if fingerprint(end_entity) == self.fingerprint {
-            Ok(rustls::client::danger::ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::ApplicationVerificationFailure,
-            ))
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
-}
-
-/// A certificate verifier that accepts only the server certificate whose
-/// fingerprint is `fingerprint` (`SHA256:…`), for a client configuration of the
-/// caller's own making (a chosen TLS version, say).
-pub fn pinned_verifier(fingerprint: &str) -> Arc<dyn rustls::client::danger::ServerCertVerifier> {
-    Arc::new(PinnedCertificate {
-        fingerprint: fingerprint.to_owned(),
-        algorithms: rustls::crypto::ring::default_provider().signature_verification_algorithms,
-    })
-}
-
-/// A client configuration (TLS 1.3 and 1.2) that accepts only the server
-/// certificate whose fingerprint is `fingerprint` (`SHA256:…`).
-pub fn pinned_client_config(fingerprint: &str) -> rustls::ClientConfig {
-    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .expect("the ring provider supports TLS 1.3 and 1.2")
-        .dangerous()
-        .with_custom_certificate_verifier(pinned_verifier(fingerprint))
-        .with_no_client_auth()
 }

@@ -1,6 +1,7 @@
 //! What the benchmarks share: the real `confab` binary started as a child
-//! process on loopback (its address and fingerprint read from its log), and
-//! JSON frames over the client's TLS halves.
+//! process on loopback (its address and fingerprint read from its log), the
+//! client config pinning its certificate (the tests' own, included from
+//! `tests/common/tls.rs`), and JSON frames over the client's TLS halves.
 
 #![allow(dead_code)]
 
@@ -12,6 +13,10 @@ use std::process::{Child, Command, Stdio};
 use serde_json::Value;
 use tokio::io::{AsyncWriteExt, BufReader as AsyncBufReader};
 use tokio::net::TcpStream;
+
+#[path = "../../tests/common/tls.rs"]
+mod tls;
+pub use tls::pinned_client_config;
 
 pub type Lines = tokio::io::Lines<
     AsyncBufReader<tokio::io::ReadHalf<tokio_rustls::client::TlsStream<TcpStream>>>,
