@@ -567,8 +567,7 @@ pub fn is_protocol_timestamp(s: &str) -> bool {
 /// True when `s` has the shape of a room epoch: 1–32 of `A-Z a-z 0-9 _ -`.
 pub fn is_protocol_epoch(s: &str) -> bool {
     (1..=32).contains(&s.len())
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
