@@ -332,7 +332,7 @@ async fn raw_mode_sends_lines_verbatim() {
     assert_eq!(frames[0]["nick"], "raw");
     assert_eq!(
         frames[1],
-        json!({"type": "ok", "id": "j", "room": "ops", "topic": "", "members": ["raw"], "history": [], "more": false})
+        json!({"type": "ok", "id": "j", "room": "ops", "topic": "", "members": ["raw"], "epoch": "<epoch>", "history": [], "more": false})
     );
     assert_eq!(frames[2]["code"], "bad_frame");
     assert_eq!(frames[3], json!({"type": "ok", "id": 2}));

@@ -187,10 +187,14 @@ pub async fn run_client(args: &[&str], input: &str, config_home: &Path) -> Finis
     client.finish().await
 }
 
-/// A TCP proxy in front of a server, whose connections the test can cut.
+/// A TCP proxy in front of a server, whose connections the test can cut, hold
+/// back, and send to another server (a restarted one).
 pub struct Proxy {
     pub addr: std::net::SocketAddr,
     cut: watch::Sender<u64>,
+    /// `false` while new connections are held back.
+    open: watch::Sender<bool>,
+    target: Arc<Mutex<std::net::SocketAddr>>,
     /// Connections accepted so far.
     accepted: Arc<Mutex<u64>>,
     task: JoinHandle<()>,
@@ -202,14 +206,25 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let addr = listener.local_addr().expect("proxy address");
         let (cut, cuts) = watch::channel(0u64);
+        let (open, opened) = watch::channel(true);
+        let target = Arc::new(Mutex::new(target));
         let accepted = Arc::new(Mutex::new(0));
         let counter = accepted.clone();
+        let current_target = target.clone();
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 *counter.lock().unwrap() += 1;
                 let mut cuts = cuts.clone();
                 cuts.mark_unchanged();
+                let mut opened = opened.clone();
+                let current_target = current_target.clone();
                 tokio::spawn(async move {
+                    // A held connection waits here, its client mid-connect,
+                    // and goes wherever the proxy points once let through.
+                    if opened.wait_for(|open| *open).await.is_err() {
+                        return;
+                    }
+                    let target = *current_target.lock().unwrap();
                     let Ok(server) = TcpStream::connect(target).await else {
                         return;
                     };
@@ -225,6 +240,8 @@ impl Proxy {
         Proxy {
             addr,
             cut,
+            open,
+            target,
             accepted,
             task,
         }
@@ -233,6 +250,21 @@ impl Proxy {
     /// Closes every connection open now; new ones are still accepted.
     pub fn cut_all(&self) {
         self.cut.send_modify(|n| *n += 1);
+    }
+
+    /// Holds new connections back (accepted, not forwarded) until [`Proxy::release`].
+    pub fn hold(&self) {
+        self.open.send_replace(false);
+    }
+
+    /// Lets held and new connections through.
+    pub fn release(&self) {
+        self.open.send_replace(true);
+    }
+
+    /// Forwards connections made from now on (and held ones) to `target`.
+    pub fn retarget(&self, target: std::net::SocketAddr) {
+        *self.target.lock().unwrap() = target;
     }
 
     pub fn accepted(&self) -> u64 {
