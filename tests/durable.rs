@@ -72,6 +72,7 @@ async fn a_restart_brings_back_seq_topic_and_history_and_pages_into_older_files(
     assert_frame(
         &alice.request(json!({"type": "join", "room": "r"})).await,
         json!({"type": "ok", "room": "r", "topic": "old topic", "members": ["alice"],
+               "epoch": "<epoch>",
                "history": items("r", "alice", 1..=10), "more": false}),
     );
     let mut echoes = Vec::new();
@@ -110,6 +111,7 @@ async fn a_restart_brings_back_seq_topic_and_history_and_pages_into_older_files(
         &bob.request(json!({"type": "join", "room": "r", "history": 2}))
             .await,
         json!({"type": "ok", "room": "r", "topic": "new topic", "members": ["bob"],
+               "epoch": "<epoch>",
                "history": items("r", "alice", 14..=15), "more": true}),
     );
     let history = |extra: Value| {
@@ -155,7 +157,7 @@ async fn a_restart_brings_back_seq_topic_and_history_and_pages_into_older_files(
     for (extra, messages, more) in &pages {
         assert_frame(
             &bob.request(history(extra.clone())).await,
-            json!({"type": "ok", "room": "r", "messages": messages, "more": more}),
+            json!({"type": "ok", "room": "r", "epoch": "<epoch>", "messages": messages, "more": more}),
         );
     }
     assert_eq!(pages.len(), 9);
@@ -192,13 +194,14 @@ async fn history_beyond_memory_is_bounded_by_history_max() {
         &alice
             .request(json!({"type": "history", "room": "big", "before": 400, "limit": 1000}))
             .await,
-        json!({"type": "ok", "room": "big", "messages": items("big", "alice", 350..=399), "more": true}),
+        json!({"type": "ok", "room": "big", "epoch": "<epoch>", "messages": items("big", "alice", 350..=399), "more": true}),
     );
     assert_frame(
         &alice
             .request(json!({"type": "join", "room": "big", "since": 5}))
             .await,
         json!({"type": "ok", "room": "big", "topic": "", "members": ["alice"],
+               "epoch": "<epoch>",
                "history": items("big", "alice", 6..=55), "more": true}),
     );
     server.shutdown().await;
@@ -248,7 +251,7 @@ async fn a_failed_log_write_answers_unavailable_delivers_nothing_and_takes_no_se
         bob.expect_nothing().await;
         assert_frame(
             &bob.request(json!({"type": "history", "room": room})).await,
-            json!({"type": "ok", "room": room, "messages": [], "more": false}),
+            json!({"type": "ok", "room": room, "epoch": "<epoch>", "messages": [], "more": false}),
         );
     }
     assert_frame(
@@ -373,8 +376,10 @@ async fn retention_removes_expired_day_files_but_keeps_what_a_room_needs() {
     let mut expected = vec![
         "@private/2000-01-01.jsonl".replace("2000-01-01", &today),
         "quiet/2000-01-05.jsonl".to_owned(),
+        "quiet/state.json".to_owned(),
         "r/2000-01-02.jsonl".to_owned(),
         format!("r/{recent}.jsonl"),
+        "r/state.json".to_owned(),
     ];
     expected.sort();
     assert_eq!(names, expected);
@@ -384,6 +389,7 @@ async fn retention_removes_expired_day_files_but_keeps_what_a_room_needs() {
     assert_frame(
         &alice.request(json!({"type": "join", "room": "r"})).await,
         json!({"type": "ok", "room": "r", "topic": "kept topic", "members": ["alice"],
+               "epoch": "<epoch>",
                "history": items("r", "alice", 5..=6), "more": false}),
     );
     let (echo, _) = alice.say("r", "m7").await;
@@ -454,7 +460,7 @@ async fn pipelined_requests_keep_their_order_with_the_log_on() {
     assert_frame(&alice.recv().await, ok(5, 3));
     assert_frame(
         &alice.recv().await,
-        json!({"type": "ok", "id": 6, "room": "r", "messages": items("r", "alice", 1..=3), "more": false}),
+        json!({"type": "ok", "id": 6, "room": "r", "epoch": "<epoch>", "messages": items("r", "alice", 1..=3), "more": false}),
     );
     alice.expect_nothing().await;
     server.shutdown().await;

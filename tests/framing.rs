@@ -343,7 +343,7 @@ async fn twenty_pipelined_requests_are_answered_in_order() {
     let ok_message = |id: u64, seq: u64| json!({"type": "ok", "id": id, "seq": seq, "ts": "<ts>"});
     let expected = vec![
         json!({"type": "ok", "id": 0}),
-        json!({"type": "ok", "id": 1, "room": "pipe", "topic": "", "members": ["alice"], "history": [], "more": false}),
+        json!({"type": "ok", "id": 1, "room": "pipe", "topic": "", "members": ["alice"], "epoch": "<epoch>", "history": [], "more": false}),
         message_event("pipe", 1, "alice", "one"),
         ok_message(2, 1),
         json!({"type": "ok", "id": 3, "room": "pipe", "members": ["alice"]}),
@@ -354,7 +354,7 @@ async fn twenty_pipelined_requests_are_answered_in_order() {
         json!({"type": "topic", "room": "pipe", "topic": "piped", "by": "alice", "ts": "<ts>"}),
         json!({"type": "ok", "id": 7, "room": "pipe", "topic": "piped"}),
         json!({"type": "ok", "id": 8, "rooms": [{"room": "pipe", "members": 1, "topic": "piped"}]}),
-        json!({"type": "ok", "id": 9, "room": "pipe", "messages": [
+        json!({"type": "ok", "id": 9, "room": "pipe", "epoch": "<epoch>", "messages": [
             message_event("pipe", 1, "alice", "one"),
             message_event("pipe", 2, "alice", "two"),
         ], "more": false}),

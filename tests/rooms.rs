@@ -13,14 +13,14 @@ async fn join_creates_the_room_and_tells_the_other_members() {
     assert_frame(
         &zed.request(json!({"type": "join", "room": "lobby", "id": "j"}))
             .await,
-        json!({"type": "ok", "id": "j", "room": "lobby", "topic": "", "members": ["Zed"], "history": [], "more": false}),
+        json!({"type": "ok", "id": "j", "room": "lobby", "topic": "", "members": ["Zed"], "epoch": "<epoch>", "history": [], "more": false}),
     );
     let mut alice = registered(&server, "alice").await;
     assert_frame(
         &alice
             .request(json!({"type": "join", "room": "#Lobby"}))
             .await,
-        json!({"type": "ok", "room": "lobby", "topic": "", "members": ["alice", "Zed"], "history": [], "more": false}),
+        json!({"type": "ok", "room": "lobby", "topic": "", "members": ["alice", "Zed"], "epoch": "<epoch>", "history": [], "more": false}),
     );
     assert_frame(
         &zed.recv().await,
@@ -31,7 +31,7 @@ async fn join_creates_the_room_and_tells_the_other_members() {
     // "Zed" before "alice").
     assert_frame(
         &bob.request(json!({"type": "join", "room": "LOBBY"})).await,
-        json!({"type": "ok", "room": "lobby", "topic": "", "members": ["alice", "Bob", "Zed"], "history": [], "more": false}),
+        json!({"type": "ok", "room": "lobby", "topic": "", "members": ["alice", "Bob", "Zed"], "epoch": "<epoch>", "history": [], "more": false}),
     );
     for member in [&mut zed, &mut alice] {
         let seen = member.ping_roundtrip().await;
@@ -61,6 +61,7 @@ async fn joining_again_answers_ok_and_tells_nobody() {
         &bob.request(json!({"type": "join", "room": "#lobby", "id": 2}))
             .await,
         json!({"type": "ok", "id": 2, "room": "lobby", "topic": "", "members": ["alice", "bob"],
+               "epoch": "<epoch>",
                "history": [message_event("lobby", 1, "alice", "first")], "more": false}),
     );
     alice.expect_nothing().await;
@@ -317,7 +318,7 @@ async fn an_empty_room_is_dropped_and_starts_over_at_seq_1() {
     // Created again: no history, no topic, seq from 1.
     assert_frame(
         &alice.request(json!({"type": "join", "room": "temp"})).await,
-        json!({"type": "ok", "room": "temp", "topic": "", "members": ["alice"], "history": [], "more": false}),
+        json!({"type": "ok", "room": "temp", "topic": "", "members": ["alice"], "epoch": "<epoch>", "history": [], "more": false}),
     );
     let (echo, ok) = alice.say("temp", "again").await;
     assert_frame(&echo, message_event("temp", 1, "alice", "again"));
@@ -353,7 +354,7 @@ async fn a_configured_room_persists_with_its_history_and_topic() {
         &alice
             .request(json!({"type": "join", "room": "#General"}))
             .await,
-        json!({"type": "ok", "room": "general", "topic": "Say hello", "members": ["alice"], "history": [], "more": false}),
+        json!({"type": "ok", "room": "general", "topic": "Say hello", "members": ["alice"], "epoch": "<epoch>", "history": [], "more": false}),
     );
     alice.say("general", "one").await;
     alice
@@ -381,6 +382,7 @@ async fn a_configured_room_persists_with_its_history_and_topic() {
             .request(json!({"type": "join", "room": "general"}))
             .await,
         json!({"type": "ok", "room": "general", "topic": "Changed", "members": ["alice"],
+               "epoch": "<epoch>",
                "history": [message_event("general", 1, "alice", "one")], "more": false}),
     );
     let (echo, _) = alice.say("general", "two").await;

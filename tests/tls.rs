@@ -157,7 +157,7 @@ async fn the_plaintext_listener_speaks_the_same_protocol() {
         &plain
             .request(json!({"type": "join", "room": "#Lobby"}))
             .await,
-        json!({"type": "ok", "room": "lobby", "topic": "", "members": ["alice", "script"], "history": [], "more": false}),
+        json!({"type": "ok", "room": "lobby", "topic": "", "members": ["alice", "script"], "epoch": "<epoch>", "history": [], "more": false}),
     );
     let (echo, ok) = plain.say("lobby", "deploy finished").await;
     assert_frame(

@@ -10,15 +10,16 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::config::{ConfiguredRoom, Settings};
+use crate::protocol::epoch::Epoch;
 use crate::protocol::frames::{Event, Frame, JoinOk, RoomSummary};
 use crate::protocol::names::{Nick, RoomName};
 use crate::protocol::request::HistoryPage;
 use crate::protocol::time;
 use crate::protocol::ProtocolError;
 
-use super::log::RestoredRoom;
 use super::outbox::Outbox;
 use super::room::Room;
+use super::store::{RestoredRoom, Store};
 
 /// A registered connection as others see it: its nick and its outbound queue.
 #[derive(Debug)]
@@ -50,12 +51,14 @@ impl Client {
 }
 
 /// Which history a `join` asks for.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum JoinHistory {
     /// The newest `n` messages.
     Last(usize),
-    /// Every message after this seq (up to `history_max`).
-    Since(u64),
+    /// Every message after this seq (up to `history_max`), counted in this
+    /// epoch when one is named. A numbering the room no longer has (another
+    /// epoch, or a seq beyond its newest) gives the oldest messages instead.
+    Since(u64, Option<Epoch>),
 }
 
 #[derive(Debug, Default)]
@@ -95,17 +98,12 @@ impl Hub {
             let configured = settings.rooms.iter().find(|c| c.name == room.name);
             let topic = room
                 .topic
+                .clone()
                 .or_else(|| configured.map(|c| c.topic.clone()))
                 .unwrap_or_default();
-            let restored = Room::restored(
-                room.name.clone(),
-                topic,
-                configured.is_some(),
-                history_keep,
-                room.last_seq,
-                room.history,
-            );
-            rooms.insert(room.name, Arc::new(restored));
+            let name = room.name.clone();
+            let restored = Room::restored(room, topic, configured.is_some(), history_keep);
+            rooms.insert(name, Arc::new(restored));
         }
         Hub {
             directory: Mutex::new(Directory {
@@ -190,16 +188,16 @@ impl Hub {
 
     /// Adds `client` to the room (created if needed), announcing it to the other
     /// members unless it was already there. The history in the answer is what
-    /// memory holds, at most `history_max` messages; the returned range (from
-    /// `oldest_on_disk` on) is the older part of the page, for the caller to read
-    /// from the log and put first.
+    /// memory holds, at most `history_max` messages; the returned range is the
+    /// older part of the page, for the caller to read from `store` and put
+    /// first.
     pub fn join(
         &self,
         client: &Arc<Client>,
         name: &RoomName,
         history: JoinHistory,
         history_max: usize,
-        oldest_on_disk: Option<u64>,
+        store: &dyn Store,
     ) -> (Arc<Room>, JoinOk, Range<u64>) {
         let mut directory = self.lock();
         let room = directory
@@ -225,21 +223,25 @@ impl Hub {
             .encode();
             state.broadcast(&frame, Some(client.id()));
         }
+        let epoch = room.epoch();
         let (page, limit) = match history {
             JoinHistory::Last(count) => (HistoryPage::Newest, count.min(history_max)),
-            JoinHistory::Since(seq) => (HistoryPage::After(seq), history_max),
+            JoinHistory::Since(seq, known) => {
+                let gone = known.is_some_and(|known| known != *epoch) || seq > state.last_seq();
+                (HistoryPage::After(if gone { 0 } else { seq }), history_max)
+            }
         };
-        let plan = state.plan(page, limit, oldest_on_disk);
+        let plan = state.plan(epoch, page, limit, store.oldest_seq(name, epoch));
         let ok = JoinOk {
             room: name.clone(),
             topic: state.topic().to_owned(),
             members: state.member_nicks(),
-            epoch: state.epoch().clone(),
+            epoch: plan.epoch,
             history: plan.memory,
             more: plan.more,
         };
         drop(state);
-        (room, ok, plan.disk)
+        (room, ok, plan.stored)
     }
 
     /// Removes `client` from `room`, telling the other members.
@@ -291,8 +293,8 @@ impl Hub {
             .encode();
             state.broadcast(&frame, None);
         }
-        // A room with a log on disk stays, so its seq continues.
-        let drop_room = state.is_empty() && !room.is_persistent() && !state.is_logged();
+        // A room a durable store holds stays, so its numbering continues.
+        let drop_room = state.is_empty() && !room.is_persistent() && !state.is_kept();
         drop(state);
         // Only a room nobody joined in the meantime goes: joins hold the
         // directory lock too, so the room is still empty here.
@@ -357,7 +359,7 @@ impl Hub {
             };
             room.set_persistent(false);
             let state = room.lock();
-            let unused = state.is_empty() && !state.is_logged();
+            let unused = state.is_empty() && !state.is_kept();
             drop(state);
             if unused {
                 directory.rooms.remove(&gone.name);

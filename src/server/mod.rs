@@ -1,18 +1,19 @@
-//! The chat daemon: opens the message log (when configured) and restores the
-//! logged rooms, binds the listeners, runs the accept loops, applies a new
-//! configuration while running (see `reload`), and shuts down gracefully (stop
-//! accepting, `bye` to every client, flush, close, then the log's last writes
-//! and fsync) when the shutdown token is cancelled, within the configured
-//! deadline.
+//! The chat daemon: opens the room store (day files with `[log]`, memory
+//! otherwise) and restores its rooms, binds the listeners, runs the accept
+//! loops, applies a new configuration while running (see `reload`), and shuts
+//! down gracefully (stop accepting, `bye` to every client, flush, close, then
+//! the store's last writes and fsync) when the shutdown token is cancelled,
+//! within the configured deadline.
 
 pub mod hub;
 mod listener;
-pub mod log;
 pub mod outbox;
 pub mod rate;
 mod reload;
 pub mod room;
+pub mod sequencer;
 mod session;
+pub mod store;
 
 use std::io;
 use std::net::SocketAddr;
@@ -29,8 +30,9 @@ use crate::tls::{self, TlsError};
 
 use hub::Hub;
 use listener::{Admission, Endpoint};
-use log::{MessageLog, StoreError};
 pub use reload::{ReloadReport, Reloader};
+use sequencer::Sequencer;
+use store::StoreError;
 
 /// Why the server could not start or run.
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +46,7 @@ pub enum ServerError {
         source: io::Error,
     },
     #[error(transparent)]
-    Log(#[from] StoreError),
+    Store(#[from] StoreError),
 }
 
 /// What every connection shares.
@@ -56,8 +58,8 @@ pub(crate) struct Shared {
     certificate: RwLock<Certificate>,
     admission: Arc<Admission>,
     pub hub: Hub,
-    /// The message log; `None` when rooms live in memory only.
-    pub log: Option<MessageLog>,
+    /// The one write path for room state, over the configured store.
+    pub sequencer: Sequencer,
 }
 
 impl Shared {
@@ -122,8 +124,8 @@ pub struct Server {
 }
 
 impl Server {
-    /// Loads (or generates) the certificate, opens the message log and restores
-    /// its rooms, and binds every listener.
+    /// Loads (or generates) the certificate, opens the store and restores its
+    /// rooms, and binds every listener.
     pub async fn bind(settings: Settings) -> Result<Server, ServerError> {
         let identity =
             tls::load_identity(&settings.tls, &settings.state_dir, &settings.server_name)?;
@@ -133,13 +135,7 @@ impl Server {
         info!("certificate fingerprint {}", identity.fingerprint);
         // Before binding: a log directory that cannot be written stops the start
         // with an error naming it, before any client could connect.
-        let (log, restored) = match &settings.log {
-            Some(log_settings) => {
-                let opened = log::open(log_settings, settings.limits.history_keep)?;
-                (Some(opened.log), opened.restored)
-            }
-            None => (None, Vec::new()),
-        };
+        let opened = store::open(&settings)?;
         let mut listeners = Vec::with_capacity(settings.listeners.len());
         for wanted in &settings.listeners {
             let bind_error = |source| ServerError::Bind {
@@ -157,14 +153,14 @@ impl Server {
             });
         }
         let shared = Arc::new(Shared {
-            hub: Hub::new(&settings, restored),
+            hub: Hub::new(&settings, opened.restored),
             admission: Arc::new(Admission::new(settings.limits.max_connections)),
             certificate: RwLock::new(Certificate {
                 acceptor: TlsAcceptor::from(identity.config),
                 fingerprint: identity.fingerprint.clone(),
             }),
             settings: RwLock::new(Arc::new(settings)),
-            log,
+            sequencer: Sequencer::new(opened.store),
         });
         Ok(Server {
             shared,
@@ -201,9 +197,7 @@ impl Server {
         ready: impl FnOnce(),
     ) -> Result<(), ServerError> {
         let shared = self.shared;
-        if let Some(log) = &shared.log {
-            log.start_ticker();
-        }
+        shared.sequencer.store().start();
         // Sessions get their own token, cancelled only once the hub knows it is
         // shutting down, so no session's farewell is announced to the others.
         let sessions_stop = CancellationToken::new();
@@ -243,10 +237,8 @@ impl Server {
             info!("shut down cleanly");
         }
         // Last: every session has ended (or been cut off), so nothing more is
-        // queued for the log after this.
-        if let Some(log) = &shared.log {
-            log.stop(shutdown_timeout).await;
-        }
+        // queued for the store after this.
+        shared.sequencer.store().stop(shutdown_timeout).await;
         Ok(())
     }
 }

@@ -18,6 +18,7 @@ use crate::config::Settings;
 use crate::protocol::names::Nick;
 use crate::tls::{self, TlsError};
 
+use super::sequencer::Change;
 use super::{Certificate, Shared};
 
 /// Applies new settings to the running server it came from.
@@ -78,28 +79,21 @@ impl Reloader {
         let author = Nick::server(&new.server_name);
         shared.replace_settings(Arc::new(new));
         for (room, topic) in topics {
-            match &shared.log {
-                None => room.set_topic(&author, topic),
-                Some(log) => {
-                    if log.set_topic(&room, author.clone(), topic).await.is_err() {
-                        warn!(room = %room.name(), "the configured topic could not be logged; the room keeps its topic");
-                    }
-                }
+            let change = Change::Topic {
+                by: author.clone(),
+                topic,
+            };
+            if !matches!(shared.sequencer.commit(&room, change).await, Ok(Ok(_))) {
+                warn!(room = %room.name(), "the configured topic could not be stored; the room keeps its topic");
             }
         }
         Ok(report)
     }
 
-    /// Makes the message log reopen its files (after logrotate moved them).
-    /// False when message logging is off.
+    /// Makes the store reopen its files (after logrotate moved them). False
+    /// when it keeps no files.
     pub fn reopen_log_files(&self) -> bool {
-        match &self.shared.log {
-            Some(log) => {
-                log.reopener().request();
-                true
-            }
-            None => false,
-        }
+        self.shared.sequencer.store().reopen()
     }
 }
 

@@ -1,12 +1,11 @@
-//! One room: its members, topic, `seq` counter and in-memory history. A room's
-//! lock is held while a message takes its `seq` and is queued to every member, so
-//! every member sees the room's messages in `seq` order. Queuing never waits (see
-//! `outbox`), so the lock is held for a bounded, I/O-free moment.
+//! One room: its members, topic, epoch, `seq` counter, in-memory history, and
+//! the queue of changes waiting for the sequencer. A room's lock is held while
+//! a stored record is applied and queued to every member, so every member sees
+//! the room's records in `seq` order. Queuing never waits (see `outbox`), so
+//! the lock is held for a bounded, I/O-free moment; storing happens outside it.
 //!
-//! With the message log on, the log writer hands out the `seq`s and publishes
-//! messages here once they are stored ([`Room::publish_message`]); history older
-//! than what memory holds is then read from the room's files, outside the lock
-//! ([`Plan::disk`]).
+//! History older than what memory holds is read from the store, outside the
+//! lock ([`Plan::stored`]).
 
 use std::collections::VecDeque;
 use std::ops::Range;
@@ -14,27 +13,22 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::protocol::epoch::Epoch;
-use crate::protocol::frames::{Event, Frame, Message, RoomSummary};
+use crate::protocol::frames::{Frame, RoomSummary};
 use crate::protocol::names::{Nick, RoomName};
 use crate::protocol::request::HistoryPage;
-use crate::protocol::time;
 
 use super::hub::Client;
-
-/// A page of history: message frames oldest first, and whether more exist
-/// beyond the page in the direction it was read.
-#[derive(Debug, Default)]
-pub struct Page {
-    pub messages: Vec<Frame>,
-    pub more: bool,
-}
+use super::sequencer::Queued;
+use super::store::RestoredRoom;
 
 /// A page of history as the room's lock sees it: the part memory holds, and the
-/// older part (a `seq` range) to read from the room's log files.
-#[derive(Debug, Default)]
+/// older part (a `seq` range) to read from the store.
+#[derive(Debug)]
 pub struct Plan {
-    /// Messages older than memory's, to read from the log; empty when none.
-    pub disk: Range<u64>,
+    /// The numbering the page's seqs belong to.
+    pub epoch: Epoch,
+    /// Messages older than memory's, to read from the store; empty when none.
+    pub stored: Range<u64>,
     /// The messages memory holds for the page, oldest first.
     pub memory: Vec<Frame>,
     pub more: bool,
@@ -47,6 +41,9 @@ pub struct Room {
     /// Declared in the config: never dropped when empty. A config reload can
     /// add or take away a room's place in the config.
     persistent: AtomicBool,
+    /// The numbering of this room's seqs; fixed for the room's life (a room
+    /// created again is a new room with a new epoch).
+    epoch: Epoch,
     state: Mutex<RoomState>,
 }
 
@@ -54,56 +51,65 @@ pub struct Room {
 pub(super) struct RoomState {
     members: Vec<Arc<Client>>,
     topic: String,
-    /// The numbering `last_seq` belongs to.
-    epoch: Epoch,
+    /// The seq of the newest record applied (0 for none in this epoch).
     last_seq: u64,
     /// The last `history_keep` messages, contiguous in `seq`.
     history: VecDeque<Frame>,
     history_keep: usize,
-    /// The room has a log on disk: it is never dropped, so its `seq` goes on.
-    logged: bool,
+    /// A durable store holds records of this room: it is never dropped, so its
+    /// numbering goes on.
+    stored: bool,
+    /// Changes waiting for the batch in flight to finish (see `sequencer`).
+    pub(super) waiting: Vec<Queued>,
+    /// A batch of this room is with the store: the next waits its turn, so the
+    /// store sees each room's records in seq order and without gaps.
+    pub(super) committing: bool,
 }
 
 impl Room {
+    /// A room created now: a new numbering starts.
     pub fn new(name: RoomName, topic: String, persistent: bool, history_keep: usize) -> Room {
         Room {
             name,
             persistent: AtomicBool::new(persistent),
+            epoch: Epoch::new_random(),
             state: Mutex::new(RoomState {
                 members: Vec::new(),
                 topic,
-                epoch: Epoch::new_random(),
                 last_seq: 0,
                 history: VecDeque::new(),
                 history_keep,
-                logged: false,
+                stored: false,
+                waiting: Vec::new(),
+                committing: false,
             }),
         }
     }
 
-    /// A room brought back from its log: its `seq` continues after `last_seq`.
+    /// A room brought back by the store: its numbering continues.
     pub fn restored(
-        name: RoomName,
+        restored: RestoredRoom,
         topic: String,
         persistent: bool,
         history_keep: usize,
-        last_seq: u64,
-        mut history: VecDeque<Frame>,
     ) -> Room {
+        let mut history = VecDeque::from(restored.history);
         while history.len() > history_keep {
             history.pop_front();
         }
         Room {
-            name,
+            name: restored.name,
             persistent: AtomicBool::new(persistent),
+            epoch: restored.epoch,
             state: Mutex::new(RoomState {
                 members: Vec::new(),
                 topic,
-                epoch: Epoch::new_random(),
-                last_seq,
+                last_seq: restored.last_seq,
                 history,
                 history_keep,
-                logged: true,
+                stored: true,
+                waiting: Vec::new(),
+                committing: false,
             }),
         }
     }
@@ -122,7 +128,7 @@ impl Room {
     }
 
     /// Changes how many messages memory holds, dropping the oldest beyond it
-    /// (a room with a log still has them on disk).
+    /// (a durable store still has them).
     pub fn set_history_keep(&self, history_keep: usize) {
         let mut state = self.lock();
         state.history_keep = history_keep;
@@ -137,68 +143,9 @@ impl Room {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Assigns the next `seq`, stores the message and queues it to every member,
-    /// the sender included. Returns the `seq` and `ts` for the sender's `ok`.
-    pub fn post(&self, from: &Nick, text: String, action: bool) -> (u64, String) {
-        let mut state = self.lock();
-        let seq = state.last_seq + 1;
-        let ts = time::now();
-        let frame = Event::Message(Message {
-            room: Some(self.name.clone()),
-            to: None,
-            seq: Some(seq),
-            ts: ts.clone(),
-            from: from.clone(),
-            text,
-            action,
-        })
-        .encode();
-        state.last_seq = seq;
-        state.remember(frame.clone());
-        state.broadcast(&frame, None);
-        (seq, ts)
-    }
-
-    /// The `seq` of the newest published message (0 for none).
-    pub fn last_seq(&self) -> u64 {
-        self.lock().last_seq
-    }
-
-    /// Publishes a message the log has stored: history, then every member. The
-    /// log writer calls this for each room in `seq` order.
-    pub fn publish_message(&self, frame: &Frame, seq: u64) {
-        let mut state = self.lock();
-        debug_assert_eq!(
-            seq,
-            state.last_seq + 1,
-            "messages are published in seq order"
-        );
-        state.last_seq = seq;
-        state.logged = true;
-        state.remember(frame.clone());
-        state.broadcast(frame, None);
-    }
-
-    /// Applies a topic change the log has stored and tells every member.
-    pub fn publish_topic(&self, topic: String, frame: &Frame) {
-        let mut state = self.lock();
-        state.topic = topic;
-        state.logged = true;
-        state.broadcast(frame, None);
-    }
-
-    /// Sets the topic and tells every member, the setter included.
-    pub fn set_topic(&self, by: &Nick, topic: String) {
-        let mut state = self.lock();
-        state.topic.clone_from(&topic);
-        let frame = Event::Topic {
-            room: self.name.clone(),
-            topic,
-            by: by.clone(),
-            ts: time::now(),
-        }
-        .encode();
-        state.broadcast(&frame, None);
+    /// The room's numbering.
+    pub fn epoch(&self) -> &Epoch {
+        &self.epoch
     }
 
     /// Queues `frame` to every member but `sender`.
@@ -220,20 +167,10 @@ impl Room {
         }
     }
 
-    /// The room's current numbering.
-    pub fn epoch(&self) -> Epoch {
-        self.lock().epoch.clone()
-    }
-
-    /// A page for the `history` request.
-    pub fn history(&self, page: HistoryPage, limit: usize) -> Page {
-        self.lock().page(page, limit)
-    }
-
-    /// A page for the `history` request when older messages may be on disk from
-    /// `oldest_on_disk` on.
-    pub fn plan(&self, page: HistoryPage, limit: usize, oldest_on_disk: Option<u64>) -> Plan {
-        self.lock().plan(page, limit, oldest_on_disk)
+    /// A page for the `history` request when older messages may be in the
+    /// store from `oldest_stored` on.
+    pub fn plan(&self, page: HistoryPage, limit: usize, oldest_stored: Option<u64>) -> Plan {
+        self.lock().plan(&self.epoch, page, limit, oldest_stored)
     }
 }
 
@@ -242,17 +179,18 @@ impl RoomState {
         &self.topic
     }
 
-    pub(super) fn epoch(&self) -> &Epoch {
-        &self.epoch
+    pub(super) fn last_seq(&self) -> u64 {
+        self.last_seq
     }
 
     pub(super) fn is_empty(&self) -> bool {
         self.members.is_empty()
     }
 
-    /// Whether the room has a log on disk (and so is never dropped).
-    pub(super) fn is_logged(&self) -> bool {
-        self.logged
+    /// Whether the room must stay when empty: a durable store holds it, or a
+    /// change to it is still being stored.
+    pub(super) fn is_kept(&self) -> bool {
+        self.stored || self.committing
     }
 
     pub(super) fn contains(&self, client: &Client) -> bool {
@@ -289,14 +227,26 @@ impl RoomState {
         }
     }
 
-    fn remember(&mut self, frame: Frame) {
+    /// Applies a stored message (the sequencer's only way to add one): it
+    /// becomes the newest of history. `durable`: a store that outlives the
+    /// process holds it.
+    pub(super) fn apply_message(&mut self, seq: u64, frame: &Frame, durable: bool) {
+        debug_assert_eq!(seq, self.last_seq + 1, "messages are applied in seq order");
+        self.last_seq = seq;
+        self.stored |= durable;
         if self.history_keep == 0 {
             return;
         }
         if self.history.len() == self.history_keep {
             self.history.pop_front();
         }
-        self.history.push_back(frame);
+        self.history.push_back(frame.clone());
+    }
+
+    /// Applies a stored topic change.
+    pub(super) fn apply_topic(&mut self, topic: String, durable: bool) {
+        self.topic = topic;
+        self.stored |= durable;
     }
 
     /// Seq of the oldest message still held.
@@ -304,29 +254,21 @@ impl RoomState {
         self.last_seq + 1 - self.history.len() as u64
     }
 
-    /// A page from memory alone.
-    pub(super) fn page(&self, page: HistoryPage, limit: usize) -> Page {
-        let plan = self.plan(page, limit, None);
-        Page {
-            messages: plan.memory,
-            more: plan.more,
-        }
-    }
-
     /// The page as a `seq` range over everything that exists, memory and (from
-    /// `oldest_on_disk` on) the log: the part memory holds is taken now, under the
-    /// lock; the older part is left for the caller to read from the files. Those
-    /// lines were written before their messages were published, and never change.
+    /// `oldest_stored` on) the store: the part memory holds is taken now, under
+    /// the lock; the older part is left for the caller to read from the store.
+    /// Stored records were stored before they were applied, and never change.
     pub(super) fn plan(
         &self,
+        epoch: &Epoch,
         page: HistoryPage,
         limit: usize,
-        oldest_on_disk: Option<u64>,
+        oldest_stored: Option<u64>,
     ) -> Plan {
         // Half-open seq ranges: [lo, hi) exists, [start, end) is the page.
         let hi = self.last_seq + 1;
         let first_in_memory = self.first_seq();
-        let lo = oldest_on_disk.map_or(first_in_memory, |disk| disk.min(first_in_memory));
+        let lo = oldest_stored.map_or(first_in_memory, |stored| stored.min(first_in_memory));
         let limit = u64::try_from(limit).unwrap_or(u64::MAX);
         let (start, end, more) = match page {
             HistoryPage::Newest => {
@@ -346,7 +288,8 @@ impl RoomState {
         };
         let index = |seq: u64| (seq.max(first_in_memory) - first_in_memory) as usize;
         Plan {
-            disk: start..end.min(first_in_memory).max(start),
+            epoch: epoch.clone(),
+            stored: start..end.min(first_in_memory).max(start),
             memory: self
                 .history
                 .range(index(start)..index(end))
@@ -360,51 +303,68 @@ impl RoomState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::sequencer::{Change, Sequencer};
+    use crate::server::store::MemoryStore;
 
-    fn room_with(messages: u64, keep: usize) -> Room {
-        let room = Room::new(RoomName::parse("test").unwrap(), String::new(), false, keep);
+    fn room_with(messages: u64, keep: usize) -> Arc<Room> {
+        let room = Arc::new(Room::new(
+            RoomName::parse("test").unwrap(),
+            String::new(),
+            false,
+            keep,
+        ));
+        let sequencer = Sequencer::new(Arc::new(MemoryStore));
         let alice = Nick::parse("alice").unwrap();
         for n in 1..=messages {
-            room.post(&alice, format!("m{n}"), false);
+            let change = Change::Message {
+                from: alice.clone(),
+                text: format!("m{n}"),
+                action: false,
+            };
+            let mut committed = sequencer.commit(&room, change);
+            assert!(committed.try_recv().is_ok(), "a memory store commits at once");
         }
         room
     }
 
-    fn seqs(page: &Page) -> Vec<u64> {
-        page.messages
+    fn page(room: &Room, page: HistoryPage, limit: usize) -> (Vec<u64>, bool) {
+        let plan = room.plan(page, limit, None);
+        let seqs = plan
+            .memory
             .iter()
             .map(|frame| {
                 let value: serde_json::Value = serde_json::from_str(frame.get()).unwrap();
                 value["seq"].as_u64().unwrap()
             })
-            .collect()
+            .collect();
+        (seqs, plan.more)
     }
 
     #[test]
     fn pages_in_every_direction() {
         let room = room_with(10, 100);
-        let newest = room.history(HistoryPage::Newest, 3);
-        assert_eq!((seqs(&newest), newest.more), (vec![8, 9, 10], true));
-        let before = room.history(HistoryPage::Before(8), 3);
-        assert_eq!((seqs(&before), before.more), (vec![5, 6, 7], true));
-        let first = room.history(HistoryPage::Before(3), 5);
-        assert_eq!((seqs(&first), first.more), (vec![1, 2], false));
-        let after = room.history(HistoryPage::After(7), 2);
-        assert_eq!((seqs(&after), after.more), (vec![8, 9], true));
-        let last = room.history(HistoryPage::After(8), 5);
-        assert_eq!((seqs(&last), last.more), (vec![9, 10], false));
-        let beyond = room.history(HistoryPage::After(u64::MAX), 5);
-        assert_eq!((seqs(&beyond), beyond.more), (vec![], false));
-        let empty = room.history(HistoryPage::Newest, 0);
-        assert_eq!((seqs(&empty), empty.more), (vec![], true));
+        assert_eq!(page(&room, HistoryPage::Newest, 3), (vec![8, 9, 10], true));
+        assert_eq!(page(&room, HistoryPage::Before(8), 3), (vec![5, 6, 7], true));
+        assert_eq!(page(&room, HistoryPage::Before(3), 5), (vec![1, 2], false));
+        assert_eq!(page(&room, HistoryPage::After(7), 2), (vec![8, 9], true));
+        assert_eq!(page(&room, HistoryPage::After(8), 5), (vec![9, 10], false));
+        assert_eq!(page(&room, HistoryPage::After(u64::MAX), 5), (vec![], false));
+        assert_eq!(page(&room, HistoryPage::Newest, 0), (vec![], true));
     }
 
     #[test]
     fn keeps_only_the_newest_messages() {
         let room = room_with(10, 4);
-        let all = room.history(HistoryPage::After(0), 100);
-        assert_eq!((seqs(&all), all.more), (vec![7, 8, 9, 10], false));
-        let old = room.history(HistoryPage::Before(7), 100);
-        assert_eq!((seqs(&old), old.more), (vec![], false));
+        assert_eq!(page(&room, HistoryPage::After(0), 100), (vec![7, 8, 9, 10], false));
+        assert_eq!(page(&room, HistoryPage::Before(7), 100), (vec![], false));
+    }
+
+    #[test]
+    fn older_pages_come_from_the_store_range() {
+        let room = room_with(10, 4);
+        let plan = room.plan(HistoryPage::Newest, 6, Some(1));
+        assert_eq!(plan.stored, 5..7);
+        assert_eq!(plan.memory.len(), 4);
+        assert!(plan.more);
     }
 }

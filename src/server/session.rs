@@ -3,12 +3,13 @@
 //! end (leave events to the rooms, `bye`, flush, close). Every request's events are
 //! queued to their recipients before its response is queued to the sender.
 //!
-//! With the message log on, a room message goes to the log writer, which stores
-//! it, fans it out and then queues the sender's `ok` (or `unavailable`) itself.
-//! The session reads on meanwhile, so a client's messages can share a batch, but
-//! it waits for every message in flight before it queues any other response:
-//! responses stay in request order. Topic changes and logged private messages
-//! wait for the writer in the session.
+//! A room message goes to the sequencer, which stores it, fans it out and then
+//! tells the session "stored as seq N" (or "not stored"); the session queues the
+//! `ok` (or `unavailable`) itself. It reads on meanwhile, so a client's
+//! messages can share a batch, but it answers in request order: a message's
+//! answer waits for the ones before it, and any other request waits for every
+//! message in flight. At most [`MAX_IN_FLIGHT`] messages are in flight; beyond
+//! that the session stops reading, so TCP pushes back on the client.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -29,13 +30,14 @@ use crate::protocol::frames::{
 };
 use crate::protocol::names::{Nick, RoomName};
 use crate::protocol::request::{parse_line, Envelope, HistoryPage, Request, RequestId, Target};
+use crate::protocol::epoch::Epoch;
 use crate::protocol::{time, ProtocolError, PROTOCOL_VERSION};
 
 use super::hub::{Client, JoinHistory};
-use super::log::{self, NotStored, Pending};
 use super::outbox::{self, Failure, Outbox};
 use super::rate::{RateLimiter, Verdict};
 use super::room::Room;
+use super::sequencer::{Change, Committed, NotStored, Pending};
 use super::Shared;
 
 /// Initial read buffer: chat lines are short, and an idle connection should cost
@@ -44,6 +46,12 @@ const READ_BUFFER_BYTES: usize = 1024;
 
 /// `history` page size when the request names no `limit`.
 const DEFAULT_HISTORY_LIMIT: u64 = 50;
+
+/// Room messages of one connection that may be in flight (with the store,
+/// unanswered) at once. Enough for pipelined messages to share group commits;
+/// small enough that a client that only posts costs the server a bounded
+/// amount (about this many messages' worth) however long it goes on.
+pub const MAX_IN_FLIGHT: usize = 128;
 
 /// Serves one connection until it ends. `admitted` is false when the server is
 /// full: the client is then only told so.
@@ -117,8 +125,8 @@ impl End {
     }
 }
 
-/// A response to queue (`None`: the log writer queues it), and whether the
-/// connection ends after it.
+/// A response to queue (`None`: it is owed by a message in flight), and
+/// whether the connection ends after it.
 struct Reply {
     frame: Option<Frame>,
     end: Option<End>,
@@ -147,9 +155,18 @@ struct Session {
     /// The rooms this connection is in.
     rooms: BTreeMap<RoomName, Arc<Room>>,
     rate: RateLimiter,
-    /// Room messages handed to the log writer and not yet answered, oldest
-    /// first, with their request ids.
+    /// Room messages handed to the sequencer and not yet answered, oldest
+    /// first, with their request ids; at most [`MAX_IN_FLIGHT`].
     in_flight: VecDeque<(Pending, Option<RequestId>)>,
+}
+
+/// What woke the session's loop.
+enum Wake {
+    Shutdown,
+    Failed(Failure),
+    Line(Option<Result<Line, std::io::Error>>),
+    Answered(Result<Committed, NotStored>),
+    Timer,
 }
 
 impl Session {
@@ -174,19 +191,16 @@ impl Session {
         }
     }
 
-    /// Waits until the log writer has answered every room message in flight.
-    /// One it dropped unanswered (the writer is gone) is answered here, so every
-    /// request still gets exactly one response.
+    /// Waits until every room message in flight is answered, and queues the
+    /// answers.
     async fn settle(&mut self) {
         while let Some((pending, id)) = self.in_flight.pop_front() {
-            if pending.await.is_err() {
-                self.outbox
-                    .push(&frames::error(id.as_ref(), &log::unavailable()));
-            }
+            let frame = message_answer(id.as_ref(), pending.await.unwrap_or(Err(NotStored)));
+            self.outbox.push(&frame);
         }
     }
 
-    /// Queues a response after every response still owed by the log writer.
+    /// Queues a response after every response still owed to messages in flight.
     async fn respond(&mut self, frame: &Frame) {
         self.settle().await;
         self.outbox.push(frame);
@@ -216,11 +230,30 @@ impl Session {
                 None => quiet_deadline.min(registration_deadline),
                 Some(_) => quiet_deadline,
             };
-            tokio::select! {
+            let reading = self.in_flight.len() < MAX_IN_FLIGHT;
+            let waiting = !self.in_flight.is_empty();
+            let front = self.in_flight.front_mut().map(|(pending, _)| pending);
+            let wake = tokio::select! {
                 biased;
-                () = shutdown.cancelled() => return End::bye(ByeReason::Shutdown),
-                failure = outbox.failed() => return End::failed(failure),
-                line = lines.next() => {
+                () = shutdown.cancelled() => Wake::Shutdown,
+                failure = outbox.failed() => Wake::Failed(failure),
+                // The oldest message in flight is answered first: answers keep
+                // request order.
+                answer = async { front.expect("checked").await }, if waiting => {
+                    Wake::Answered(answer.unwrap_or(Err(NotStored)))
+                }
+                // Not while the in-flight bound is reached: the client waits.
+                line = lines.next(), if reading => Wake::Line(line),
+                () = tokio::time::sleep_until(deadline) => Wake::Timer,
+            };
+            match wake {
+                Wake::Shutdown => return End::bye(ByeReason::Shutdown),
+                Wake::Failed(failure) => return End::failed(failure),
+                Wake::Answered(answer) => {
+                    let (_, id) = self.in_flight.pop_front().expect("answered one");
+                    self.outbox.push(&message_answer(id.as_ref(), answer));
+                }
+                Wake::Line(line) => {
                     let line = match line {
                         Some(Ok(line)) => line,
                         Some(Err(e)) => {
@@ -235,7 +268,7 @@ impl Session {
                         return end;
                     }
                 }
-                () = tokio::time::sleep_until(deadline) => {
+                Wake::Timer => {
                     let now = Instant::now();
                     if self.client.is_none() && now >= registration_deadline {
                         return End::bye(ByeReason::RegistrationTimeout);
@@ -281,14 +314,13 @@ impl Session {
                 }
             }
         }
-        let pipelined = self.shared.log.is_some()
-            && matches!(
-                request,
-                Ok(Request::Message {
-                    target: Target::Room(_),
-                    ..
-                })
-            );
+        let pipelined = matches!(
+            request,
+            Ok(Request::Message {
+                target: Target::Room(_),
+                ..
+            })
+        );
         if !pipelined {
             // Carried out after every earlier message is: a `history` or a
             // `leave` must see them.
@@ -338,8 +370,16 @@ impl Session {
                 room,
                 history,
                 since,
-                epoch: _,
-            } => self.join(&client, room, history, since, id).await,
+                epoch,
+            } => {
+                let wanted = match since {
+                    Some(seq) => JoinHistory::Since(seq, epoch),
+                    None => JoinHistory::Last(
+                        history.map_or(self.shared.settings().limits.history_on_join, clamp_count),
+                    ),
+                };
+                self.join(&client, room, wanted, id).await
+            }
             Request::Leave { room, reason } => {
                 let joined = self
                     .rooms
@@ -355,15 +395,21 @@ impl Session {
                 action,
             } => {
                 let joined = self.joined(&room)?.clone();
-                let Some(log) = &self.shared.log else {
-                    let (seq, ts) = joined.post(&client.nick(), text, action);
-                    return Reply::ok(id, MessageOk { seq: Some(seq), ts });
+                let change = Change::Message {
+                    from: client.nick(),
+                    text,
+                    action,
                 };
-                let outbox = self.outbox.clone();
-                let pending = log
-                    .post(&joined, client.nick(), text, action, outbox, id.cloned())
-                    .await
-                    .map_err(not_stored)?;
+                let mut pending = self.shared.sequencer.commit(&joined, change);
+                if self.in_flight.is_empty() {
+                    // Stored at once (in memory): answer without queuing.
+                    if let Ok(answer) = pending.try_recv() {
+                        return Ok(Reply {
+                            frame: Some(message_answer(id, answer)),
+                            end: None,
+                        });
+                    }
+                }
                 self.in_flight.push_back((pending, id.cloned()));
                 Ok(Reply {
                     frame: None,
@@ -387,8 +433,10 @@ impl Session {
                     action,
                 };
                 let frame = Event::Message(message).encode();
-                if let Some(log) = self.shared.log.as_ref().filter(|log| log.logs_private()) {
-                    log.private(frame.clone(), &ts).await.map_err(not_stored)?;
+                if let Some(stored) = self.shared.sequencer.store().append_private(&frame, &ts) {
+                    if !stored.await {
+                        return Err(unavailable());
+                    }
                 }
                 // A target whose queue no longer takes frames is on its way out:
                 // acknowledging would claim a delivery that cannot happen.
@@ -431,14 +479,15 @@ impl Session {
             }
             Request::Topic { room, topic } => {
                 let joined = self.joined(&room)?;
-                match &self.shared.log {
-                    None => joined.set_topic(&client.nick(), topic.clone()),
-                    Some(log) => {
-                        log.set_topic(joined, client.nick(), topic.clone())
-                            .await
-                            .map_err(not_stored)?;
-                    }
-                }
+                let change = Change::Topic {
+                    by: client.nick(),
+                    topic: topic.clone(),
+                };
+                let pending = self.shared.sequencer.commit(joined, change);
+                pending
+                    .await
+                    .unwrap_or(Err(NotStored))
+                    .map_err(|NotStored| unavailable())?;
                 Reply::ok(id, TopicOk { room, topic })
             }
             Request::Rooms => Reply::ok(id, RoomsOk { rooms: hub.rooms() }),
@@ -455,8 +504,11 @@ impl Session {
                 )
             }
             Request::History {
-                room, page, limit, ..
-            } => self.history(room, page, limit, id).await,
+                room,
+                page,
+                limit,
+                epoch,
+            } => self.history(room, page, limit, epoch, id).await,
             Request::Ping => Reply::ok(id, Empty {}),
             Request::Quit { reason } => Ok(quit(id, reason)),
         }
@@ -510,8 +562,7 @@ impl Session {
         &mut self,
         client: &Arc<Client>,
         room: RoomName,
-        history: Option<u64>,
-        since: Option<u64>,
+        wanted: JoinHistory,
         id: Option<&RequestId>,
     ) -> Result<Reply, ProtocolError> {
         let max_rooms = self.settings.limits.max_rooms;
@@ -519,26 +570,16 @@ impl Session {
         if !rejoin && self.rooms.len() >= max_rooms {
             return Err(ProtocolError::TooManyRooms { max: max_rooms });
         }
-        let wanted = match since {
-            Some(seq) => JoinHistory::Since(seq),
-            None => JoinHistory::Last(
-                history.map_or(self.shared.settings().limits.history_on_join, clamp_count),
-            ),
-        };
-        let oldest_on_disk = self
-            .shared
-            .log
-            .as_ref()
-            .and_then(|log| log.oldest_seq(&room));
-        let (joined, mut ok, disk) = self.shared.hub.join(
+        let store = self.shared.sequencer.store();
+        let (joined, mut ok, stored) = self.shared.hub.join(
             client,
             &room,
             wanted,
             self.settings.limits.history_max,
-            oldest_on_disk,
+            store.as_ref(),
         );
-        if let Some(log) = self.shared.log.as_ref().filter(|_| !disk.is_empty()) {
-            let mut history = log.read(&room, disk).await;
+        if !stored.is_empty() {
+            let mut history = store.read(&room, joined.epoch(), stored).await;
             history.append(&mut ok.history);
             ok.history = history;
         }
@@ -554,30 +595,30 @@ impl Session {
         room: RoomName,
         page: HistoryPage,
         limit: Option<u64>,
+        epoch: Option<Epoch>,
         id: Option<&RequestId>,
     ) -> Result<Reply, ProtocolError> {
         let limit = clamp_count(limit.unwrap_or(DEFAULT_HISTORY_LIMIT))
             .min(self.settings.limits.history_max);
         let joined = self.joined(&room)?;
-        let (messages, more) = match &self.shared.log {
-            None => {
-                let page = joined.history(page, limit);
-                (page.messages, page.more)
-            }
-            Some(log) => {
-                let plan = joined.plan(page, limit, log.oldest_seq(&room));
-                let mut messages = log.read(&room, plan.disk).await;
-                messages.extend(plan.memory);
-                (messages, plan.more)
-            }
-        };
+        let current = joined.epoch();
+        if epoch.is_some_and(|asked| asked != *current) {
+            // Pages of two numberings must never be spliced together.
+            return Err(ProtocolError::EpochChanged {
+                current: current.clone(),
+            });
+        }
+        let store = self.shared.sequencer.store();
+        let plan = joined.plan(page, limit, store.oldest_seq(&room, current));
+        let mut messages = store.read(&room, current, plan.stored).await;
+        messages.extend(plan.memory);
         Reply::ok(
             id,
             HistoryOk {
                 room,
-                epoch: joined.epoch(),
+                epoch: plan.epoch,
                 messages,
-                more,
+                more: plan.more,
             },
         )
     }
@@ -627,9 +668,19 @@ fn quit(id: Option<&RequestId>, reason: Option<String>) -> Reply {
     }
 }
 
-/// The answer to a record the message log could not store (the log says why).
-fn not_stored(_: NotStored) -> ProtocolError {
-    log::unavailable()
+/// The answer to a room message once the sequencer is done with it.
+fn message_answer(id: Option<&RequestId>, answer: Result<Committed, NotStored>) -> Frame {
+    match answer {
+        Ok(Committed { seq, ts }) => frames::ok(id, MessageOk { seq, ts }),
+        Err(NotStored) => frames::error(id, &unavailable()),
+    }
+}
+
+/// The error for a change the store could not keep (the store logs why).
+fn unavailable() -> ProtocolError {
+    ProtocolError::Unavailable(
+        "the server could not store the message; it was not delivered, try again later".to_owned(),
+    )
 }
 
 /// Counts arrive as u64; anything beyond memory is as good as "all".

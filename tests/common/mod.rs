@@ -680,7 +680,9 @@ pub fn day_file(log_dir: &Path, room: &str, day: &str) -> PathBuf {
     log_dir.join(room).join(format!("{day}.jsonl"))
 }
 
-/// The lines of a log file, each parsed as JSON; panics on a line that is not.
+/// The records of a day file, each line parsed as JSON, without the epoch
+/// markers the server writes before a process's first record in a file
+/// (checked for shape here); panics on a line that is not JSON.
 pub fn log_lines(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
@@ -691,8 +693,16 @@ pub fn log_lines(path: &Path) -> Vec<Value> {
     );
     text.lines()
         .map(|line| {
-            serde_json::from_str(line)
+            serde_json::from_str::<Value>(line)
                 .unwrap_or_else(|e| panic!("{}: not JSON ({e}): {line}", path.display()))
+        })
+        .filter(|record| {
+            if record["type"] != "epoch" {
+                return true;
+            }
+            let epoch = record["epoch"].as_str().unwrap_or_default();
+            assert!(is_protocol_epoch(epoch), "a malformed marker: {record}");
+            false
         })
         .collect()
 }

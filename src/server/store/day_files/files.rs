@@ -1,13 +1,19 @@
 //! The log's layout on disk and the file-level chores: naming day files
-//! (`DIR/ROOM/YYYY-MM-DD.jsonl`, UTC days), listing them, and cutting a torn last
-//! line (an append interrupted by a crash) off a file, so that the next append
-//! starts on a line of its own and the rest of the log stays readable.
+//! (`DIR/ROOM/YYYY-MM-DD.jsonl`, UTC days), listing them, the shape of their
+//! lines (the event frames as sent, plus an epoch marker before the first
+//! record a process appends to a file), and cutting a torn last line (an
+//! append interrupted by a crash) off a file, so that the next append starts
+//! on a line of its own and the rest of the log stays readable.
 
 use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::protocol::epoch::Epoch;
+use crate::protocol::names::RoomName;
 
 /// The directory private messages go to. A room name starts with a letter or a
 /// digit, so no room can ever have this directory.
@@ -29,26 +35,51 @@ pub fn day_of(ts: &str) -> Day {
 
 /// The UTC day `days_back` days before today.
 pub fn days_ago(days_back: u32) -> Day {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let today = i64::try_from(secs / 86_400).unwrap_or(0);
-    let (y, m, d) = civil_from_days(today - i64::from(days_back));
-    format!("{y:04}-{m:02}-{d:02}")
+    let day = chrono::Utc::now().date_naive() - chrono::Days::new(u64::from(days_back));
+    day.format("%Y-%m-%d").to_string()
 }
 
-/// Year, month, day of a count of days since 1970-01-01 (proleptic Gregorian),
-/// after Howard Hinnant's `civil_from_days`.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+/// The epoch of lines written before epoch markers existed (protocol 1.0
+/// logs): they are one numbering, continued under this name.
+pub const UNMARKED_EPOCH: &str = "unmarked";
+
+/// The epoch a file's lines belong to until its first marker.
+pub fn unmarked_epoch() -> Epoch {
+    Epoch::parse(UNMARKED_EPOCH).expect("a valid epoch")
+}
+
+/// The fields of a day-file line that reading and restoring look at.
+#[derive(Debug, Deserialize)]
+pub struct Probe {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub seq: Option<u64>,
+    pub topic: Option<String>,
+    pub epoch: Option<Epoch>,
+    pub ts: Option<String>,
+}
+
+/// The marker line that says the lines after it belong to `epoch`.
+#[derive(Debug, Serialize)]
+struct Marker<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    room: &'a RoomName,
+    epoch: &'a Epoch,
+    ts: &'a str,
+}
+
+/// An epoch marker line, newline included.
+pub fn epoch_marker(room: &RoomName, epoch: &Epoch, ts: &str) -> Vec<u8> {
+    let mut line = serde_json::to_vec(&Marker {
+        kind: "epoch",
+        room,
+        epoch,
+        ts,
+    })
+    .expect("a marker always serializes");
+    line.push(b'\n');
+    line
 }
 
 /// The day a file name stands for, when it is a day file's name.
@@ -127,14 +158,20 @@ mod tests {
     use std::io::Write;
 
     #[test]
-    fn civil_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(10_957), (2000, 1, 1));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-        assert_eq!(civil_from_days(20_778), (2026, 11, 21));
-        assert_eq!(civil_from_days(-1), (1969, 12, 31));
+    fn days_count_back_from_today() {
         assert_eq!(days_ago(0), day_of(&crate::protocol::time::now()));
         assert!(days_ago(1) < days_ago(0));
+        assert!(days_ago(400) < days_ago(365));
+    }
+
+    #[test]
+    fn a_marker_is_one_line_a_probe_reads() {
+        let room = RoomName::parse("ops").unwrap();
+        let epoch = Epoch::parse("E9").unwrap();
+        let line = epoch_marker(&room, &epoch, "2026-11-21T10:15:30.123Z");
+        assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1);
+        let probe: Probe = serde_json::from_slice(&line).unwrap();
+        assert_eq!((probe.kind.as_str(), probe.epoch), ("epoch", Some(epoch)));
     }
 
     #[test]

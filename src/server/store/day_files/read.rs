@@ -1,26 +1,20 @@
 //! History older than a room's memory, read from its day files. The index says
-//! which files can hold a `seq` range; each is streamed a line at a time and only
-//! the lines in the range are kept, so a page costs at most `history_max` frames
-//! of memory whatever the size of a day.
+//! which files can hold a `seq` range of the room's epoch; each is streamed a
+//! line at a time and only the lines of that epoch in the range are kept, so a
+//! page costs at most `history_max` frames of memory whatever the size of a
+//! day, and never mixes two numberings.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::ops::Range;
 use std::path::Path;
 
-use serde::Deserialize;
 use tracing::warn;
 
+use crate::protocol::epoch::Epoch;
 use crate::protocol::frames::Frame;
 
-use super::files::{self, Day};
-
-#[derive(Deserialize)]
-struct Probe<'a> {
-    #[serde(rename = "type")]
-    kind: &'a str,
-    seq: Option<u64>,
-}
+use super::files::{self, Day, Probe};
 
 /// The days (of `days`, each with its first `seq`, oldest first) whose files can
 /// hold a message in `range`.
@@ -35,11 +29,19 @@ pub(super) fn days_for(days: &[(Day, u64)], range: &Range<u64>) -> Vec<Day> {
         .collect()
 }
 
-/// The messages with a `seq` in `range` from the given day files of one room.
-pub(super) fn read_range(room_dir: &Path, days: &[Day], range: Range<u64>) -> Vec<Frame> {
+/// The messages of `epoch` with a `seq` in `range` from the given day files
+/// of one room.
+pub(super) fn read_range(
+    room_dir: &Path,
+    days: &[Day],
+    epoch: &Epoch,
+    range: Range<u64>,
+) -> Vec<Frame> {
     let mut frames = Vec::new();
     let mut line = Vec::new();
     for day in days {
+        // Lines before a file's first marker are of the unmarked epoch.
+        let mut current = files::unmarked_epoch();
         let path = files::day_file(room_dir, day);
         let file = match File::open(&path) {
             Ok(file) => file,
@@ -62,11 +64,15 @@ pub(super) fn read_range(room_dir: &Path, days: &[Day], range: Range<u64>) -> Ve
             let Some(text) = std::str::from_utf8(&line).ok().map(str::trim_end) else {
                 continue;
             };
-            let seq = match serde_json::from_str::<Probe>(text) {
-                Ok(Probe {
-                    kind: "message",
-                    seq: Some(seq),
-                }) => seq,
+            let Ok(probe) = serde_json::from_str::<Probe>(text) else {
+                continue;
+            };
+            let seq = match (probe.kind.as_str(), probe.seq, probe.epoch) {
+                ("epoch", _, Some(marked)) => {
+                    current = marked;
+                    continue;
+                }
+                ("message", Some(seq), _) if current == *epoch => seq,
                 _ => continue,
             };
             if seq >= range.end {

@@ -1,0 +1,244 @@
+//! The one write path for room state. Every change to a room (a message, a
+//! topic; later moderation events) goes through [`Sequencer::commit`]:
+//!
+//! 1. it waits its turn in the room's queue (one batch per room is with the
+//!    store at a time, so the store sees each room's records in seq order);
+//! 2. it takes the next `seq` of the room's current epoch (messages) and its
+//!    timestamp, and its event is encoded once ([`encode`]);
+//! 3. the store keeps it ([`Store::append`]): at once in memory, after the
+//!    group commit of the day files, or not at all (`unavailable`);
+//! 4. stored, it is applied to the room (history, topic) and fanned out to
+//!    every member, all under the room's lock, in seq order;
+//! 5. the session that asked is told "stored as seq N" (or "not stored") and
+//!    queues its own `ok`, so the echo always comes before the `ok`.
+//!
+//! While a batch is with the store, the room's next changes gather in its
+//! queue and go together as the next batch: that, plus the store's own
+//! batching across rooms, is the group commit. A change that is not stored
+//! leaves no trace: its seq was never seen and is handed out again.
+
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+
+use crate::protocol::frames::{Event, Message};
+use crate::protocol::names::{Nick, RoomName};
+use crate::protocol::time;
+
+use super::room::Room;
+use super::store::{Batch, Completion, Record, RecordKind, Store};
+
+/// Most records one batch of a room carries to the store.
+const MAX_BATCH: usize = 1024;
+
+/// A change to a room's state, validated by the session.
+#[derive(Debug, Clone)]
+pub enum Change {
+    Message {
+        from: Nick,
+        text: String,
+        action: bool,
+    },
+    Topic {
+        by: Nick,
+        topic: String,
+    },
+}
+
+/// What a stored change was given: its `seq` (messages) and its `ts`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    pub seq: Option<u64>,
+    pub ts: String,
+}
+
+/// The store did not keep the change (it logged why); nobody was sent it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotStored;
+
+/// The outcome of one change, for the session that asked for it.
+pub type Pending = oneshot::Receiver<Result<Committed, NotStored>>;
+
+type Reply = oneshot::Sender<Result<Committed, NotStored>>;
+
+/// A change waiting in its room's queue.
+#[derive(Debug)]
+pub(super) struct Queued {
+    change: Change,
+    reply: Reply,
+}
+
+/// A batch with the store, and who waits for each of its records.
+struct InFlight {
+    room: Arc<Room>,
+    batch: Batch,
+    replies: Vec<Reply>,
+}
+
+/// Commits changes to rooms through one store.
+#[derive(Debug, Clone)]
+pub struct Sequencer {
+    store: Arc<dyn Store>,
+}
+
+impl Sequencer {
+    pub fn new(store: Arc<dyn Store>) -> Sequencer {
+        Sequencer { store }
+    }
+
+    /// The store rooms are kept in.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Commits `change` to `room`. Never waits: the returned [`Pending`]
+    /// resolves once the change is stored, applied and fanned out (or refused).
+    pub fn commit(&self, room: &Arc<Room>, change: Change) -> Pending {
+        let (reply, pending) = oneshot::channel();
+        let first = {
+            let mut state = room.lock();
+            state.waiting.push(Queued { change, reply });
+            if state.committing {
+                // The batch in flight takes this one along when it finishes.
+                None
+            } else {
+                state.committing = true;
+                Some(next_batch(room, &mut state))
+            }
+        };
+        if let Some(batch) = first {
+            self.drive(batch);
+        }
+        pending
+    }
+
+    /// Hands batches of one room to the store until its queue is empty. A
+    /// store that answers at once (memory) is driven right here; one that
+    /// answers later (disk, network) is awaited on a task of its own, so no
+    /// session waits for another's batch.
+    fn drive(&self, mut in_flight: InFlight) {
+        loop {
+            match self.store.append(&in_flight.batch) {
+                Completion::Done(kept) => match self.finish(in_flight, kept) {
+                    Some(next) => in_flight = next,
+                    None => return,
+                },
+                Completion::Later(stored) => {
+                    let sequencer = self.clone();
+                    tokio::spawn(async move {
+                        let kept = stored.await;
+                        if let Some(next) = sequencer.finish(in_flight, kept) {
+                            sequencer.drive(next);
+                        }
+                    });
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Applies and fans out the first `kept` records of a batch, refuses the
+    /// rest, and takes the next batch from the room's queue, if any.
+    fn finish(&self, in_flight: InFlight, kept: usize) -> Option<InFlight> {
+        let InFlight {
+            room,
+            batch,
+            replies,
+        } = in_flight;
+        let durable = self.store.is_durable();
+        let mut state = room.lock();
+        for (index, (record, reply)) in batch.records.into_iter().zip(replies).enumerate() {
+            if index >= kept {
+                let _ = reply.send(Err(NotStored));
+                continue;
+            }
+            match record.kind {
+                RecordKind::Message => {
+                    let seq = record.seq.expect("a message record has a seq");
+                    state.apply_message(seq, &record.frame, durable);
+                }
+                RecordKind::Topic(topic) => state.apply_topic(topic, durable),
+            }
+            state.broadcast(&record.frame, None);
+            // After the fan-out: the sender's echo is queued before its `ok`.
+            let _ = reply.send(Ok(Committed {
+                seq: record.seq,
+                ts: record.ts,
+            }));
+        }
+        if state.waiting.is_empty() {
+            state.committing = false;
+            return None;
+        }
+        let next = next_batch(&room, &mut state);
+        drop(state);
+        Some(next)
+    }
+}
+
+/// Gives the waiting changes (up to a batch) their seqs, timestamps and
+/// frames. Only one batch of a room is in flight, so the next seq always
+/// follows the last one applied; seqs of a batch that was not stored are
+/// simply given again.
+fn next_batch(room: &Arc<Room>, state: &mut super::room::RoomState) -> InFlight {
+    let take = state.waiting.len().min(MAX_BATCH);
+    let queued: Vec<Queued> = state.waiting.drain(..take).collect();
+    let epoch = room.epoch().clone();
+    let mut seq = state.last_seq();
+    let mut records = Vec::with_capacity(queued.len());
+    let mut replies = Vec::with_capacity(queued.len());
+    for Queued { change, reply } in queued {
+        let ts = time::now();
+        let record = match change {
+            Change::Message { .. } => {
+                seq += 1;
+                encode(room.name(), Some(seq), ts, change)
+            }
+            Change::Topic { .. } => encode(room.name(), None, ts, change),
+        };
+        records.push(record);
+        replies.push(reply);
+    }
+    InFlight {
+        room: room.clone(),
+        batch: Batch {
+            room: room.name().clone(),
+            epoch,
+            records,
+        },
+        replies,
+    }
+}
+
+/// The one place a room change becomes its event frame.
+fn encode(room: &RoomName, seq: Option<u64>, ts: String, change: Change) -> Record {
+    let (kind, event) = match change {
+        Change::Message { from, text, action } => (
+            RecordKind::Message,
+            Event::Message(Message {
+                room: Some(room.clone()),
+                to: None,
+                seq,
+                ts: ts.clone(),
+                from,
+                text,
+                action,
+            }),
+        ),
+        Change::Topic { by, topic } => (
+            RecordKind::Topic(topic.clone()),
+            Event::Topic {
+                room: room.clone(),
+                topic,
+                by,
+                ts: ts.clone(),
+            },
+        ),
+    };
+    Record {
+        seq,
+        ts,
+        kind,
+        frame: event.encode(),
+    }
+}
