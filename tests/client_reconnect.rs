@@ -10,7 +10,7 @@ mod common;
 use serde_json::json;
 
 use client_support::{config_home, ClientProcess, Finished, Proxy};
-use common::{registered, TestServer, NO_RATE_LIMIT};
+use common::{log_table, registered, TestServer, NO_RATE_LIMIT};
 
 /// The texts `nick` said, in the order the client printed them.
 fn said<'a>(done: &'a Finished, nick: &str) -> Vec<&'a str> {
@@ -134,15 +134,13 @@ async fn a_script_gives_up_after_its_attempts() {
     assert!(done.stderr.contains("connection to"), "{}", done.stderr);
 }
 
-/// The server restarts without a message log while alice is connected: every
-/// room starts a new numbering. Alice had seen seq 1 and 2 of the old one; the
-/// new one holds carol's 3 messages as seq 1 to 3. She must say the numbering
-/// restarted and show all three, not "caught up from seq 2" with only the
-/// third.
-#[tokio::test]
-async fn a_server_restarted_without_a_log_restarts_the_numbering() {
+/// Alice sees bob's two messages in #general, then the server restarts (on
+/// the same state directory, with `extra_config`) while she is connected; her
+/// reconnection is held back until carol has said 3 messages on the new
+/// server. Returns how alice's run ended, and whether the room kept its epoch.
+async fn restart_while_connected(extra_config: &str) -> (Finished, bool) {
     let state = tempfile::tempdir().expect("state dir");
-    let config = format!("[limits]\n{NO_RATE_LIMIT}");
+    let config = format!("{extra_config}\n[limits]\n{NO_RATE_LIMIT}");
     let first = TestServer::start_in(state.path(), &config).await;
     let fingerprint = first.fingerprint.clone();
     let proxy = Proxy::start(first.addr()).await;
@@ -166,13 +164,8 @@ async fn a_server_restarted_without_a_log_restarts_the_numbering() {
     proxy.retarget(second.addr());
     let mut carol = registered(&second, "carol").await;
     let new_epoch = carol.join("general").await["epoch"].clone();
-    assert_ne!(
-        new_epoch, old_epoch,
-        "a restart without a log is a new numbering"
-    );
     for n in 1..=3 {
-        let (echo, _) = carol.say("general", &format!("after restart {n}")).await;
-        assert_eq!(echo["seq"], n);
+        carol.say("general", &format!("after restart {n}")).await;
     }
     proxy.release();
     alice.line_containing("after restart 3").await;
@@ -181,7 +174,6 @@ async fn a_server_restarted_without_a_log_restarts_the_numbering() {
         (join["type"].as_str(), join["nick"].as_str()),
         (Some("join"), Some("alice"))
     );
-
     let done = alice.finish().await;
     assert_eq!(done.code, Some(0), "{}", done.stderr);
     assert!(
@@ -189,6 +181,22 @@ async fn a_server_restarted_without_a_log_restarts_the_numbering() {
         "{}",
         done.stderr
     );
+    assert_eq!(said(&done, "bob"), ["before 1", "before 2"]);
+    assert_eq!(
+        said(&done, "carol"),
+        ["after restart 1", "after restart 2", "after restart 3"]
+    );
+    (done, new_epoch == old_epoch)
+}
+
+/// Without a message log a restart starts every room's numbering again: the
+/// new one holds carol's 3 messages as seq 1 to 3. Alice, who had seen seq 1
+/// and 2 of the old one, must say the numbering restarted and show all
+/// three, not "caught up from seq 2" with only the third.
+#[tokio::test]
+async fn a_server_restarted_without_a_log_restarts_the_numbering() {
+    let (done, same_epoch) = restart_while_connected("").await;
+    assert!(!same_epoch, "a restart without a log is a new numbering");
     assert!(
         done.stderr.contains(
             "-- #general: the server's numbering of this room restarted; showing what it holds"
@@ -203,11 +211,22 @@ async fn a_server_restarted_without_a_log_restarts_the_numbering() {
         done.stderr
     );
     assert!(!done.stderr.contains("caught up"), "{}", done.stderr);
-    assert_eq!(said(&done, "bob"), ["before 1", "before 2"]);
-    assert_eq!(
-        said(&done, "carol"),
-        ["after restart 1", "after restart 2", "after restart 3"]
+}
+
+/// With a message log the room keeps its epoch and its seqs across the
+/// restart: carol's messages are seq 3 to 5, and alice is caught up from 2.
+#[tokio::test]
+async fn a_server_restarted_with_a_log_keeps_the_numbering() {
+    let logs = tempfile::tempdir().expect("log dir");
+    let (done, same_epoch) = restart_while_connected(&log_table(logs.path(), "")).await;
+    assert!(same_epoch, "a logged room keeps its epoch");
+    assert!(
+        done.stderr
+            .contains("-- rejoined #general (caught up from seq 2: 3 new messages)"),
+        "{}",
+        done.stderr
     );
+    assert!(!done.stderr.contains("restarted"), "{}", done.stderr);
 }
 
 /// While alice is away, the last member leaves her room, so the server drops

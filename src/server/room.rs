@@ -322,7 +322,10 @@ mod tests {
                 action: false,
             };
             let mut committed = sequencer.commit(&room, change);
-            assert!(committed.try_recv().is_ok(), "a memory store commits at once");
+            assert!(
+                committed.try_recv().is_ok(),
+                "a memory store commits at once"
+            );
         }
         room
     }
@@ -344,18 +347,27 @@ mod tests {
     fn pages_in_every_direction() {
         let room = room_with(10, 100);
         assert_eq!(page(&room, HistoryPage::Newest, 3), (vec![8, 9, 10], true));
-        assert_eq!(page(&room, HistoryPage::Before(8), 3), (vec![5, 6, 7], true));
+        assert_eq!(
+            page(&room, HistoryPage::Before(8), 3),
+            (vec![5, 6, 7], true)
+        );
         assert_eq!(page(&room, HistoryPage::Before(3), 5), (vec![1, 2], false));
         assert_eq!(page(&room, HistoryPage::After(7), 2), (vec![8, 9], true));
         assert_eq!(page(&room, HistoryPage::After(8), 5), (vec![9, 10], false));
-        assert_eq!(page(&room, HistoryPage::After(u64::MAX), 5), (vec![], false));
+        assert_eq!(
+            page(&room, HistoryPage::After(u64::MAX), 5),
+            (vec![], false)
+        );
         assert_eq!(page(&room, HistoryPage::Newest, 0), (vec![], true));
     }
 
     #[test]
     fn keeps_only_the_newest_messages() {
         let room = room_with(10, 4);
-        assert_eq!(page(&room, HistoryPage::After(0), 100), (vec![7, 8, 9, 10], false));
+        assert_eq!(
+            page(&room, HistoryPage::After(0), 100),
+            (vec![7, 8, 9, 10], false)
+        );
         assert_eq!(page(&room, HistoryPage::Before(7), 100), (vec![], false));
     }
 

@@ -24,13 +24,13 @@ use tracing::{debug, info, warn};
 
 use crate::config::Settings;
 use crate::protocol::codec::{Line, LineCodec};
+use crate::protocol::epoch::Epoch;
 use crate::protocol::frames::{
     self, AdvertisedLimits, ByeReason, Empty, Event, Frame, HelloOk, HistoryOk, Message, MessageOk,
     NickOk, RoomOk, RoomsOk, TopicOk, WhoOk,
 };
 use crate::protocol::names::{Nick, RoomName};
 use crate::protocol::request::{parse_line, Envelope, HistoryPage, Request, RequestId, Target};
-use crate::protocol::epoch::Epoch;
 use crate::protocol::{time, ProtocolError, PROTOCOL_VERSION};
 
 use super::hub::{Client, JoinHistory};

@@ -317,11 +317,13 @@ impl Writer {
             }
         }
         let mut index = self.index.lock();
-        let files = index.entry(batch.room.clone()).or_insert_with(|| RoomFiles {
-            epoch: batch.epoch.clone(),
-            days: Vec::new(),
-            topic_day: None,
-        });
+        let files = index
+            .entry(batch.room.clone())
+            .or_insert_with(|| RoomFiles {
+                epoch: batch.epoch.clone(),
+                days: Vec::new(),
+                topic_day: None,
+            });
         if files.epoch != batch.epoch {
             *files = RoomFiles {
                 epoch: batch.epoch.clone(),
@@ -330,7 +332,11 @@ impl Writer {
             };
         }
         if let Some(first) = first_seq {
-            if files.days.last().is_none_or(|(last_day, _)| last_day != day) {
+            if files
+                .days
+                .last()
+                .is_none_or(|(last_day, _)| last_day != day)
+            {
                 files.days.push((day.clone(), first));
             }
         }
