@@ -7,13 +7,7 @@
 
 mod client_support;
 
-use std::sync::Arc;
-
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
-
-use client_support::{config_home, run_client};
+use client_support::{config_home, run_client, Answer, FakeServer};
 
 /// Frames with ESC (as a JSON escape), a raw C1 CSI, BEL, a bidi override and
 /// DEL in every field a client displays.
@@ -27,55 +21,30 @@ fn hostile_frames(request_id: &str, nick: &str) -> Vec<String> {
     ]
 }
 
-/// Serves one connection: answers the `hello`, sends the hostile frames, then
-/// answers each further request with `ok` until `quit`.
-async fn fake_server() -> (
-    std::net::SocketAddr,
-    String,
-    tokio::task::JoinHandle<()>,
-    tempfile::TempDir,
-) {
-    let dir = tempfile::tempdir().unwrap();
-    let identity = confab::tls::load_identity(
-        &confab::config::TlsSource::SelfSigned,
-        dir.path(),
-        "localhost",
-    )
-    .unwrap();
-    let acceptor = TlsAcceptor::from(Arc::clone(&identity.config));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move {
-        for _ in 0..2 {
-            let (tcp, _) = listener.accept().await.unwrap();
-            let tls = acceptor.accept(tcp).await.unwrap();
-            let (read, mut write) = tokio::io::split(tls);
-            let mut lines = BufReader::new(read).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                let request: serde_json::Value = serde_json::from_str(&line).unwrap();
-                let id = request["id"].to_string();
-                let replies = match request["type"].as_str() {
-                    Some("hello") => hostile_frames(&id, request["nick"].as_str().unwrap()),
-                    Some("quit") => vec![
-                        format!(r#"{{"type":"ok","id":{id}}}"#),
-                        r#"{"type":"bye","reason":"quit"}"#.to_owned(),
-                    ],
-                    _ => vec![format!(r#"{{"type":"ok","id":{id}}}"#)],
-                };
-                for reply in replies {
-                    write
-                        .write_all(format!("{reply}\n").as_bytes())
-                        .await
-                        .unwrap();
-                }
-                if request["type"] == "quit" {
-                    let _ = write.shutdown().await;
-                    break;
-                }
-            }
+/// Answers the `hello` with the hostile frames, then each further request
+/// with `ok` until `quit`; serves two runs of the client.
+async fn fake_server() -> FakeServer {
+    FakeServer::start(2, |_, request| {
+        let id = request["id"].to_string();
+        match request["type"].as_str() {
+            Some("hello") => Answer {
+                lines: hostile_frames(&id, request["nick"].as_str().unwrap()),
+                close: false,
+            },
+            Some("quit") => Answer {
+                lines: vec![
+                    format!(r#"{{"type":"ok","id":{id}}}"#),
+                    r#"{"type":"bye","reason":"quit"}"#.to_owned(),
+                ],
+                close: true,
+            },
+            _ => Answer {
+                lines: vec![format!(r#"{{"type":"ok","id":{id}}}"#)],
+                close: false,
+            },
         }
-    });
-    (addr, identity.fingerprint, task, dir)
+    })
+    .await
 }
 
 /// No byte below 0x20 but tab and newline, no DEL, and no C1 control.
@@ -89,9 +58,10 @@ fn assert_terminal_safe(output: &str) {
 
 #[tokio::test]
 async fn escape_sequences_never_reach_the_terminal() {
-    let (addr, fingerprint, server, _dir) = fake_server().await;
+    let server = fake_server().await;
+    let fingerprint = server.fingerprint.clone();
     let home = config_home();
-    let addr = addr.to_string();
+    let addr = server.addr.to_string();
 
     let human = run_client(
         &[
@@ -147,5 +117,5 @@ async fn escape_sequences_never_reach_the_terminal() {
         json.stdout[1]
     );
 
-    server.await.unwrap();
+    server.task.await.unwrap();
 }

@@ -5,8 +5,9 @@
 //! answers in order anyway, this keeps a `rate_limited` request retriable in its
 //! place, and it lets a dropped connection know exactly which request was left
 //! unanswered. After a drop the client reconnects with backoff, registers under
-//! the same nick, rejoins every room with `since` = the last `seq` it saw there,
-//! and pages on with `history` `after` until it has everything the server holds.
+//! the same nick, and rejoins every room from the last `seq` it showed there, in
+//! that seq's epoch; `core::rooms` decides the catch-up, this module carries it
+//! out.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -14,17 +15,19 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::{sleep, sleep_until, Instant};
 
-use crate::protocol::frames::{
-    AdvertisedLimits, Event, HelloOk, HistoryOk, JoinOk, Message, MessageOk, NickOk, RoomsOk, WhoOk,
-};
+use crate::protocol::error::ErrorCode;
+use crate::protocol::frames::{AdvertisedLimits, ByeReason, Event, Message};
+use crate::protocol::incoming::{BadFrame, ErrorFrame, Reply, ServerEvent, ServerFrame};
 use crate::protocol::names::{Nick, RoomName};
 use crate::protocol::request::{HistoryPage, Request, RequestId, Target};
 
 use super::backoff::Backoff;
 use super::commands::{self, Action, Context, HELP};
 use super::connection::Connection;
+use super::core::rooms::{Progress, Rooms};
 use super::error::ClientError;
 use super::input::InputEvent;
+use super::render::{self, clean, clean_text};
 use super::screen::Screen;
 use super::settings::ClientSettings;
 use super::terminal;
@@ -79,18 +82,6 @@ enum Origin {
     Background,
 }
 
-/// A room this client is in.
-#[derive(Debug, Clone)]
-struct Joined {
-    room: RoomName,
-    /// The highest `seq` seen in the room; `None` when unknown.
-    last_seq: Option<u64>,
-    /// While a catch-up pages through older messages, live ones are held here
-    /// and shown after it, so the room reads in `seq` order with nothing
-    /// skipped.
-    held: Option<Vec<Message>>,
-}
-
 /// How one connection ended.
 enum Ending {
     /// The user quit, or input ended and everything was answered.
@@ -109,7 +100,7 @@ pub struct Chat {
     known_hosts: KnownHosts,
     nick: Nick,
     limits: Option<AdvertisedLimits>,
-    rooms: Vec<Joined>,
+    rooms: Rooms,
     current: Option<RoomName>,
     queue: VecDeque<Outgoing>,
     /// User lines not yet read: each is parsed only when its turn comes, so it
@@ -158,7 +149,7 @@ impl Chat {
             known_hosts,
             nick,
             limits: None,
-            rooms: Vec::new(),
+            rooms: Rooms::new(),
             current: None,
             queue,
             lines: VecDeque::new(),
@@ -341,14 +332,9 @@ impl Chat {
             .retain(|o| o.origin == Origin::User || !reconnecting);
         if self.registered_once {
             // Rejoin in the order the rooms were joined, each from its last seq.
-            for joined in self.rooms.iter().rev() {
+            for request in self.rooms.rejoins().into_iter().rev() {
                 self.queue.push_front(Outgoing {
-                    request: Request::Join {
-                        room: joined.room.clone(),
-                        history: None,
-                        since: joined.last_seq,
-                        epoch: None,
-                    },
+                    request,
                     origin: Origin::CatchUp,
                     retries: 0,
                 });
@@ -416,7 +402,7 @@ impl Chat {
                 return Some(next);
             }
             let line = self.lines.pop_front()?;
-            let joined: Vec<RoomName> = self.rooms.iter().map(|j| j.room.clone()).collect();
+            let joined = self.rooms.names();
             let context = Context {
                 current: self.current.as_ref(),
                 joined: &joined,
@@ -482,158 +468,136 @@ impl Chat {
         retry_at: &mut Option<Instant>,
         registered: &mut bool,
     ) -> Option<Ending> {
-        let frame: serde_json::Value = match serde_json::from_str(line) {
-            Ok(frame @ serde_json::Value::Object(_)) => frame,
-            _ => {
-                self.screen
-                    .error("the server sent a line that is not a JSON object");
+        let parsed = ServerFrame::parse(line);
+        // Every JSON object the server sends is shown in `--json` mode, even
+        // one this client cannot read.
+        if parsed != Err(BadFrame::NotAnObject) {
+            self.screen.frame(line);
+        }
+        let response = match parsed {
+            Err(bad) => {
+                self.screen.error(&bad.to_string());
                 return None;
             }
+            Ok(ServerFrame::Event(event)) => return self.on_event(event),
+            Ok(ServerFrame::Ok(ok)) => Ok(ok),
+            Ok(ServerFrame::Error(error)) => Err(error),
         };
-        self.screen.frame(line);
-        match frame.get("type").and_then(|t| t.as_str()) {
-            Some("ok") | Some("error") => {
-                let Some((id, outgoing, _)) = in_flight.take() else {
-                    self.screen
-                        .error("the server answered a request that was not sent");
-                    return None;
-                };
-                if frame.get("id").and_then(|v| v.as_i64()) != Some(id) {
-                    return Some(Ending::Dropped("the server answered out of order".into()));
+        let Some((id, outgoing, _)) = in_flight.take() else {
+            self.screen
+                .error("the server answered a request that was not sent");
+            return None;
+        };
+        let answered = match &response {
+            Ok(ok) => ok.id.as_ref(),
+            Err(error) => error.id.as_ref(),
+        };
+        if answered != Some(&RequestId::Int(id)) {
+            return Some(Ending::Dropped("the server answered out of order".into()));
+        }
+        match response {
+            Ok(ok) => {
+                if matches!(outgoing.request, Request::Hello { .. }) {
+                    *registered = true;
                 }
-                if frame["type"] == "ok" {
-                    if matches!(outgoing.request, Request::Hello { .. }) {
-                        *registered = true;
+                match ok.reply(&outgoing.request) {
+                    Ok(reply) => self.on_ok(&outgoing, reply),
+                    Err(bad) => {
+                        self.screen
+                            .error(&format!("the server's answer is malformed: {bad}"));
+                        None
                     }
-                    self.on_ok(&outgoing, frame)
-                } else {
-                    self.on_error(outgoing, &frame, retry_at)
                 }
             }
-            Some(_) => match serde_json::from_value::<Event>(frame) {
-                Ok(event) => self.on_event(event),
-                Err(e) => {
-                    self.screen.error(&format!(
-                        "the server sent an event this client does not know: {e}"
-                    ));
-                    None
-                }
-            },
-            None => {
-                self.screen.error("the server sent a frame without a type");
-                None
-            }
+            Err(error) => self.on_error(outgoing, error, retry_at),
         }
     }
 
-    fn on_ok(&mut self, outgoing: &Outgoing, frame: serde_json::Value) -> Option<Ending> {
-        let origin = outgoing.origin;
-        match &outgoing.request {
-            Request::Hello { .. } => {
-                let ok: HelloOk = parse(frame)?;
+    fn on_ok(&mut self, outgoing: &Outgoing, reply: Reply) -> Option<Ending> {
+        let catching_up = outgoing.origin == Origin::CatchUp;
+        match (reply, &outgoing.request) {
+            (Reply::Hello(ok), _) => {
                 let first = !self.registered_once;
                 self.registered_once = true;
                 self.nick = ok.nick.clone();
+                let nick = clean(ok.nick.as_str());
                 if first {
                     self.screen.line(self.screen.renderer.notice(&format!(
-                        "connected to {} (confab {}) as {}",
-                        super::render::clean(&ok.server),
-                        super::render::clean(&ok.version),
-                        ok.nick
+                        "connected to {} (confab {}) as {nick}",
+                        clean(&ok.server),
+                        clean(&ok.version),
                     )));
                     if let Some(motd) = &ok.motd {
-                        for line in super::render::clean_text(motd, true).lines() {
+                        for line in clean_text(motd, true).lines() {
                             self.screen.line(self.screen.renderer.notice(line));
                         }
                     }
                 } else {
-                    self.screen.status(&format!("reconnected as {}", ok.nick));
+                    self.screen.status(&format!("reconnected as {nick}"));
                 }
+                self.rooms.set_page_limit(ok.limits.history_max as u64);
                 self.limits = Some(ok.limits);
             }
-            Request::Join { room, since, .. } => {
-                let ok: JoinOk = parse(frame)?;
-                let messages = messages(&ok.history);
-                if origin == Origin::CatchUp {
-                    let caught_up = self.catch_up(&ok.room, &messages, ok.more);
-                    self.screen.status(&format!(
-                        "rejoined #{} (caught up from seq {}: {caught_up} new message{})",
-                        ok.room,
-                        since.unwrap_or(0),
-                        if caught_up == 1 { "" } else { "s" }
-                    ));
-                } else {
-                    let renderer = self.screen.renderer;
+            (Reply::Join(answer), Request::Join { since, .. }) if catching_up => {
+                let progress = self.rooms.rejoined(*since, answer);
+                self.catch_up(progress);
+            }
+            (Reply::Join(answer), _) => {
+                let renderer = self.screen.renderer;
+                self.screen
+                    .line(renderer.joined(&answer.room, &answer.topic, &answer.members));
+                self.rooms.joined(&answer);
+                for item in &answer.history {
+                    self.show(item);
+                }
+                if self.current.as_ref() != Some(&answer.room) {
+                    if self.options.interactive {
+                        self.screen
+                            .status(&format!("now talking in #{}", clean(answer.room.as_str())));
+                    }
+                    self.current = Some(answer.room);
+                }
+            }
+            (Reply::History(answer), _) if catching_up => {
+                let progress = self.rooms.page(answer);
+                self.catch_up(progress);
+            }
+            (Reply::History(answer), Request::History { room, page, .. }) => {
+                if answer.messages.is_empty() {
+                    self.screen.line(
+                        self.screen
+                            .renderer
+                            .notice(&format!("no messages in #{room}")),
+                    );
+                }
+                for item in &answer.messages {
+                    self.show(item);
+                }
+                if answer.more && *page == HistoryPage::Newest && !answer.messages.is_empty() {
                     self.screen
-                        .line(renderer.joined(&ok.room, &ok.topic, &ok.members));
-                    for message in &messages {
-                        self.screen.line(renderer.message(message, &self.nick));
-                    }
-                    let last_seq = match (messages.last(), ok.more) {
-                        (Some(last), _) => last.seq,
-                        (None, false) => Some(0),
-                        (None, true) => None,
-                    };
-                    if !self.rooms.iter().any(|j| &j.room == room) {
-                        self.rooms.push(Joined {
-                            room: ok.room.clone(),
-                            last_seq,
-                            held: None,
-                        });
-                    }
-                    if self.current.as_ref() != Some(&ok.room) {
-                        self.current = Some(ok.room.clone());
-                        if self.options.interactive {
-                            self.screen.status(&format!("now talking in #{}", ok.room));
-                        }
-                    }
+                        .line(self.screen.renderer.notice("older messages exist"));
                 }
             }
-            Request::History { room, page, .. } => {
-                let ok: HistoryOk = parse(frame)?;
-                let messages = messages(&ok.messages);
-                if origin == Origin::CatchUp {
-                    let caught_up = self.catch_up(room, &messages, ok.more);
-                    if caught_up > 0 {
-                        self.screen
-                            .status(&format!("caught up {caught_up} more in #{room}"));
-                    }
-                } else {
-                    if messages.is_empty() {
-                        self.screen.line(
-                            self.screen
-                                .renderer
-                                .notice(&format!("no messages in #{room}")),
-                        );
-                    }
-                    for message in &messages {
-                        self.screen
-                            .line(self.screen.renderer.message(message, &self.nick));
-                    }
-                    if ok.more && *page == HistoryPage::Newest && !messages.is_empty() {
-                        self.screen
-                            .line(self.screen.renderer.notice("older messages exist"));
-                    }
-                }
-            }
-            Request::Leave { room, .. } => {
-                self.rooms.retain(|j| &j.room != room);
+            (Reply::Leave(_), Request::Leave { room, .. }) => {
+                self.rooms.leave(room);
                 self.unconfirmed.retain(|o| !is_message_to(o, room));
                 if self.current.as_ref() == Some(room) {
-                    self.current = self.rooms.last().map(|j| j.room.clone());
+                    self.current = self.rooms.last().cloned();
                 }
                 let note = match &self.current {
-                    Some(now) => format!("left #{room}; now talking in #{now}"),
+                    Some(now) => format!("left #{room}; now talking in #{}", clean(now.as_str())),
                     None => format!("left #{room}"),
                 };
                 self.screen.line(self.screen.renderer.notice(&note));
             }
-            Request::Message {
-                target: Target::User(to),
-                text,
-                action,
-            } => {
-                let ok: MessageOk = parse(frame)?;
+            (
+                Reply::Message(ok),
+                Request::Message {
+                    target: Target::User(to),
+                    text,
+                    action,
+                },
+            ) => {
                 if to.key() == self.nick.key() {
                     // A message to yourself arrived as an event already.
                     return None;
@@ -650,93 +614,65 @@ impl Chat {
                 let line = self.screen.renderer.message(&echo, &self.nick);
                 self.screen.line(line);
             }
-            Request::Nick { .. } => {
-                let ok: NickOk = parse(frame)?;
+            (Reply::Nick(ok), _) => {
                 self.nick = ok.nick;
-                self.screen.line(
-                    self.screen
-                        .renderer
-                        .notice(&format!("you are now {}", self.nick)),
-                );
+                let note = format!("you are now {}", clean(self.nick.as_str()));
+                self.screen.line(self.screen.renderer.notice(&note));
             }
-            Request::Rooms => {
-                let ok: RoomsOk = parse(frame)?;
+            (Reply::Rooms(ok), _) => {
                 for line in self.screen.renderer.rooms(&ok.rooms) {
                     self.screen.line(line);
                 }
             }
-            Request::Who { .. } => {
-                let ok: WhoOk = parse(frame)?;
+            (Reply::Who(ok), _) => {
                 let line = self.screen.renderer.members(&ok.room, &ok.members);
                 self.screen.line(line);
             }
-            Request::Quit { .. } => {}
-            Request::Message { .. }
-            | Request::Typing { .. }
-            | Request::Topic { .. }
-            | Request::Ping => {}
+            // Room messages, typing, topics, pings and quit: their events (or
+            // nothing) say it all.
+            _ => {}
         }
         None
     }
 
-    /// Shows the messages a catch-up brought that are newer than what was
-    /// seen, and queues the next page while the server says there is more.
-    /// Returns how many were new.
-    fn catch_up(&mut self, room: &RoomName, messages: &[Message], more: bool) -> usize {
-        let Some(index) = self.rooms.iter().position(|j| &j.room == room) else {
-            return 0;
-        };
-        let mut shown = 0;
-        for message in messages {
-            let seq = message.seq.unwrap_or(0);
-            if self.rooms[index].last_seq.is_some_and(|last| seq <= last) {
-                continue;
-            }
-            self.rooms[index].last_seq = Some(seq);
-            if message.from.key() == self.nick.key() {
-                // One of ours that got through before the drop: not to be resent.
-                if let Some(at) = self
-                    .unconfirmed
-                    .iter()
-                    .position(|o| same_message(o, room, message))
-                {
-                    self.unconfirmed.remove(at);
+    /// Carries out a step of a room's catch-up: says when its numbering
+    /// restarted, shows what is new, asks for what comes next, and when it is
+    /// over, says how it went and resends what the catch-up shows never
+    /// arrived.
+    fn catch_up(&mut self, progress: Progress) {
+        if let Some(room) = &progress.restarted {
+            self.screen.status(&render::restarted(room));
+        }
+        for item in &progress.show {
+            if let (Some(room), ServerEvent::Known(Event::Message(message))) = (item.room(), item) {
+                if message.from.key() == self.nick.key() {
+                    // One of ours that got through before the drop: not to be
+                    // resent.
+                    if let Some(at) = self
+                        .unconfirmed
+                        .iter()
+                        .position(|o| same_message(o, &room, message))
+                    {
+                        self.unconfirmed.remove(at);
+                    }
                 }
             }
-            let line = self.screen.renderer.message(message, &self.nick);
-            self.screen.line(line);
-            shown += 1;
+            self.show(item);
         }
-        let last_seq = self.rooms[index].last_seq.unwrap_or(0);
-        if more && !messages.is_empty() {
-            self.rooms[index].held.get_or_insert_with(Vec::new);
+        if let Some(next) = progress.next {
             self.queue.push_front(Outgoing {
-                request: Request::History {
-                    room: room.clone(),
-                    page: HistoryPage::After(last_seq),
-                    limit: self.limits.as_ref().map(|l| l.history_max as u64),
-                    epoch: None,
-                },
+                request: next,
                 origin: Origin::CatchUp,
                 retries: 0,
             });
-        } else {
-            // Caught up: what arrived live meanwhile follows, minus what the
-            // pages already showed.
-            for message in self.rooms[index].held.take().unwrap_or_default() {
-                let seq = message.seq.unwrap_or(0);
-                if self.rooms[index].last_seq.is_some_and(|last| seq <= last) {
-                    continue;
-                }
-                self.rooms[index].last_seq = Some(seq);
-                let line = self.screen.renderer.message(&message, &self.nick);
-                self.screen.line(line);
-            }
+        }
+        if let Some(summary) = progress.done {
+            self.screen.status(&render::rejoined(&summary));
             // What is still unconfirmed never reached the room.
             let (resend, keep): (Vec<_>, Vec<_>) = self
                 .unconfirmed
                 .drain(..)
-                .partition(|o| is_message_to(o, room));
+                .partition(|o| is_message_to(o, &summary.room));
             self.unconfirmed = keep;
             for outgoing in resend.into_iter().rev() {
                 self.screen
@@ -744,22 +680,24 @@ impl Chat {
                 self.queue.push_front(outgoing);
             }
         }
-        shown
+    }
+
+    /// Prints a room or private event, a history item among them.
+    fn show(&mut self, event: &ServerEvent) {
+        if let Some(line) = self.screen.renderer.item(event, &self.nick) {
+            self.screen.line(line);
+        }
     }
 
     fn on_error(
         &mut self,
         mut outgoing: Outgoing,
-        frame: &serde_json::Value,
+        error: ErrorFrame,
         retry_at: &mut Option<Instant>,
     ) -> Option<Ending> {
-        let code = frame
-            .get("code")
-            .and_then(|c| c.as_str())
-            .unwrap_or("unknown");
-        let message = frame.get("message").and_then(|m| m.as_str()).unwrap_or("");
-        let text = format!("{message} ({code})");
-        if code == "rate_limited" && outgoing.retries < RATE_LIMIT_RETRIES {
+        let text = format!("{} ({})", error.message, error.code.as_str());
+        let code = error.code.known();
+        if code == Some(ErrorCode::RateLimited) && outgoing.retries < RATE_LIMIT_RETRIES {
             // Wait for the server's bucket to refill, then try the same request.
             let wait = Duration::from_millis(250) * 2u32.pow(outgoing.retries);
             outgoing.retries += 1;
@@ -768,7 +706,9 @@ impl Chat {
             return None;
         }
         match (&outgoing.request, outgoing.origin) {
-            (Request::Hello { .. }, _) if self.registered_once && code == "nick_in_use" => {
+            (Request::Hello { .. }, _)
+                if self.registered_once && code == Some(ErrorCode::NickInUse) =>
+            {
                 // The old connection may not be gone yet on the server's side:
                 // wait for it rather than take another nick.
                 return Some(Ending::Dropped(format!(
@@ -778,20 +718,28 @@ impl Chat {
             }
             (Request::Hello { .. }, _) => {
                 return Some(Ending::Fatal(ClientError::Refused(format!(
-                    "the server refused {}: {text}",
-                    self.nick
+                    "the server refused {}: {}",
+                    self.nick,
+                    clean(&text)
                 ))));
             }
             (_, Origin::Background) => {}
+            (Request::History { room, .. }, Origin::CatchUp)
+                if code == Some(ErrorCode::EpochChanged) =>
+            {
+                // Pages of two numberings must not be spliced.
+                let progress = self.rooms.epoch_changed(room);
+                self.catch_up(progress);
+            }
             (Request::Join { room, .. }, Origin::CatchUp)
             | (Request::History { room, .. }, Origin::CatchUp) => {
                 self.failures += 1;
                 self.screen
                     .error(&format!("could not rejoin #{room}: {text}"));
                 let room = room.clone();
-                self.rooms.retain(|j| j.room != room);
+                self.rooms.leave(&room);
                 if self.current.as_ref() == Some(&room) {
-                    self.current = self.rooms.last().map(|j| j.room.clone());
+                    self.current = self.rooms.last().cloned();
                 }
             }
             _ => {
@@ -802,29 +750,21 @@ impl Chat {
         None
     }
 
-    fn on_event(&mut self, event: Event) -> Option<Ending> {
-        match event {
-            Event::Message(message) => {
-                if let Some(room) = &message.room {
-                    if let Some(joined) = self.rooms.iter_mut().find(|j| &j.room == room) {
-                        if let Some(held) = &mut joined.held {
-                            held.push(message);
-                            return None;
-                        }
-                        joined.last_seq = message.seq.or(joined.last_seq);
-                    }
-                }
+    fn on_event(&mut self, event: ServerEvent) -> Option<Ending> {
+        // A room catching up holds its live messages until the catch-up ends.
+        let event = self.rooms.live(event)?;
+        match &event {
+            ServerEvent::Known(Event::Message(message)) => {
                 self.typing_shown.remove(message.from.key().as_str());
-                let line = self.screen.renderer.message(&message, &self.nick);
-                self.screen.line(line);
+                self.show(&event);
             }
-            Event::Typing {
+            ServerEvent::Known(Event::Typing {
                 room,
                 to,
                 nick,
                 active,
-            } => {
-                if self.options.interactive && active && nick.key() != self.nick.key() {
+            }) => {
+                if self.options.interactive && *active && nick.key() != self.nick.key() {
                     let now = Instant::now();
                     let recently = self
                         .typing_shown
@@ -833,36 +773,25 @@ impl Chat {
                     if !recently {
                         self.typing_shown.insert(nick.key(), now);
                         let place = match (room, to) {
-                            (Some(room), _) => {
-                                format!(" in #{}", super::render::clean(room.as_str()))
-                            }
+                            (Some(room), _) => format!(" in #{}", clean(room.as_str())),
                             _ => " (private)".to_owned(),
                         };
-                        self.screen.status(&format!(
-                            "{} is typing{place}…",
-                            super::render::clean(nick.as_str())
-                        ));
+                        self.screen
+                            .status(&format!("{} is typing{place}…", clean(nick.as_str())));
                     }
                 }
             }
-            Event::Ping => self.queue.push_back(background(Request::Ping)),
-            Event::Bye { reason } => {
-                return Some(match reason.as_str() {
-                    "quit" => Ending::Done,
-                    "auth failed" => Ending::Fatal(ClientError::Refused(
+            ServerEvent::Known(Event::Ping) => self.queue.push_back(background(Request::Ping)),
+            ServerEvent::Known(Event::Bye { reason }) => {
+                return Some(match ByeReason::from_wire(reason) {
+                    Some(ByeReason::Quit) => Ending::Done,
+                    Some(ByeReason::AuthFailed) => Ending::Fatal(ClientError::Refused(
                         "the server refused the password (auth failed)".into(),
                     )),
-                    other => Ending::Dropped(format!(
-                        "the server said goodbye: {}",
-                        super::render::clean(other)
-                    )),
+                    _ => Ending::Dropped(format!("the server said goodbye: {}", clean(reason))),
                 });
             }
-            other => {
-                if let Some(line) = self.screen.renderer.event(&other) {
-                    self.screen.line(line);
-                }
-            }
+            _ => self.show(&event),
         }
         None
     }
@@ -892,26 +821,4 @@ fn same_message(outgoing: &Outgoing, room: &RoomName, message: &Message) -> bool
     matches!(&outgoing.request,
         Request::Message { target: Target::Room(r), text, action }
             if r == room && *text == message.text && *action == message.action)
-}
-
-/// A response payload; a malformed one is shown and ignored.
-fn parse<T: serde::de::DeserializeOwned>(frame: serde_json::Value) -> Option<T> {
-    match serde_json::from_value(frame) {
-        Ok(payload) => Some(payload),
-        Err(e) => {
-            eprintln!("confab client: the server's answer is malformed: {e}");
-            None
-        }
-    }
-}
-
-/// The message objects of a `join` or `history` answer.
-fn messages(frames: &[crate::protocol::frames::Frame]) -> Vec<Message> {
-    frames
-        .iter()
-        .filter_map(|frame| match serde_json::from_str::<Event>(frame.get()) {
-            Ok(Event::Message(message)) => Some(message),
-            _ => None,
-        })
-        .collect()
 }

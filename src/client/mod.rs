@@ -3,6 +3,8 @@
 //! - `settings`: the client config file merged with the flags
 //! - `trust`: ssh-style certificate trust and the known-hosts file
 //! - `connection`: TCP, TLS, and lines in and out
+//! - `core`: what the conversation knows and decides, UI-free (the rooms and
+//!   their catch-up by seq and epoch)
 //! - `chat`: the conversation, with reconnect and catch-up
 //! - `commands`: slash commands into requests
 //! - `render`: events into safe human-readable lines
@@ -13,6 +15,7 @@ mod backoff;
 mod chat;
 pub mod commands;
 mod connection;
+pub mod core;
 pub mod error;
 mod input;
 mod raw;

@@ -5,6 +5,9 @@
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+use crate::protocol::frames::Event;
+use crate::protocol::incoming::{ServerEvent, ServerFrame};
+
 use super::connection::Connection;
 use super::error::ClientError;
 use super::screen::json_safe;
@@ -44,24 +47,23 @@ pub async fn run(
                     Err(_) if quitting => return Ok(!failed),
                     Err(broken) => return Err(lost(broken.0)),
                 };
-                let kind = serde_json::from_str::<serde_json::Value>(&line)
-                    .ok()
-                    .and_then(|frame| frame.get("type")?.as_str().map(str::to_owned));
                 // The answers to the client's own closing `quit` are not the user's.
                 if !(quitting && unanswered == 0) {
                     println!("{}", json_safe(&line));
                 }
-                match kind.as_deref() {
-                    Some("ok") => unanswered = unanswered.saturating_sub(1),
-                    Some("error") => {
+                // Whatever this build cannot read is the user's to judge: it
+                // was printed, and counts as neither answer nor goodbye.
+                match ServerFrame::parse(&line) {
+                    Ok(ServerFrame::Ok(_)) => unanswered = unanswered.saturating_sub(1),
+                    Ok(ServerFrame::Error(_)) => {
                         unanswered = unanswered.saturating_sub(1);
                         failed = true;
                     }
-                    Some("bye") => {
+                    Ok(ServerFrame::Event(ServerEvent::Known(Event::Bye { .. }))) => {
                         connection.close().await;
                         return Ok(!failed);
                     }
-                    _ => {}
+                    Ok(ServerFrame::Event(_)) | Err(_) => {}
                 }
             }
             line = stdin.next_line(), if !input_done => {

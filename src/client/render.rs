@@ -5,9 +5,13 @@
 //! printed are the colours this module adds itself.
 
 use chrono::{DateTime, Local};
+use serde_json::Value;
 
 use crate::protocol::frames::{Event, Message, RoomSummary};
+use crate::protocol::incoming::{ServerEvent, UnknownEvent};
 use crate::protocol::names::{Nick, RoomName};
+
+use super::core::rooms::{Numbering, Summary};
 
 /// Makes untrusted text safe to print: C0 controls (but tab) become caret
 /// notation (`^[` for ESC), DEL, C1 controls and the bidirectional-override
@@ -148,6 +152,41 @@ impl Renderer {
         })
     }
 
+    /// Any room or private event, a history item among them; `None` for the
+    /// ones the caller treats on its own (typing, ping, bye).
+    pub fn item(&self, event: &ServerEvent, me: &Nick) -> Option<String> {
+        match event {
+            ServerEvent::Known(Event::Message(message)) => Some(self.message(message, me)),
+            ServerEvent::Known(other) => self.event(other),
+            ServerEvent::Unknown(unknown) => Some(self.unknown(unknown)),
+        }
+    }
+
+    /// An event of a type a newer server added: its time and room when it
+    /// has them, its type, then its other fields as `key=value`.
+    pub fn unknown(&self, event: &UnknownEvent) -> String {
+        let text = |key: &str| event.fields.get(key).and_then(Value::as_str);
+        let mut parts = Vec::new();
+        if let Some(ts) = text("ts") {
+            parts.push(local_time(ts));
+        }
+        if let Some(room) = text("room") {
+            parts.push(self.paint("36", &format!("#{}", clean(room))));
+        }
+        parts.push(format!("[{}]", clean(&event.kind)));
+        for (key, value) in &event.fields {
+            if matches!(key.as_str(), "ts" | "room" | "seq") {
+                continue;
+            }
+            let value = match value {
+                Value::String(text) => clean(text),
+                other => clean(&other.to_string()),
+            };
+            parts.push(format!("{}={value}", clean(key)));
+        }
+        parts.join(" ")
+    }
+
     /// The lines shown after joining a room.
     pub fn joined(&self, room: &RoomName, topic: &str, members: &[Nick]) -> String {
         let topic = match topic {
@@ -192,6 +231,42 @@ impl Renderer {
                 ))
             })
             .collect()
+    }
+}
+
+/// The status line saying a room's numbering restarted (its epoch changed, or
+/// the server's answer started over): what follows is not what was missed
+/// but what the server holds.
+pub fn restarted(room: &RoomName) -> String {
+    format!(
+        "#{}: the server's numbering of this room restarted; showing what it holds",
+        clean(room.as_str())
+    )
+}
+
+/// The status line that ends a room's catch-up after a reconnect. It claims
+/// to be caught up only when the server said the numbering is the same.
+pub fn rejoined(summary: &Summary) -> String {
+    let room = clean(summary.room.as_str());
+    let shown = summary.shown;
+    let s = if shown == 1 { "" } else { "s" };
+    match summary.numbering {
+        Numbering::Same { since: Some(since) } => {
+            format!("rejoined #{room} (caught up from seq {since}: {shown} new message{s})")
+        }
+        Numbering::Restarted if shown == 0 => {
+            format!("rejoined #{room} (numbering restarted: the server holds no messages)")
+        }
+        Numbering::Restarted => {
+            format!("rejoined #{room} (numbering restarted: {shown} message{s} held by the server)")
+        }
+        Numbering::Unknown { since: Some(since) } => format!(
+            "rejoined #{room} ({shown} message{s} after seq {since}; the server does not \
+             report room epochs, so a restart of its numbering would not show)"
+        ),
+        Numbering::Same { since: None } | Numbering::Unknown { since: None } => {
+            format!("rejoined #{room} ({shown} recent message{s})")
+        }
     }
 }
 
@@ -316,6 +391,41 @@ mod tests {
             "t #ops carol cleared the topic"
         );
         assert_eq!(plain().event(&Event::Ping), None);
+    }
+
+    #[test]
+    fn unknown_events_show_generically_and_safely() {
+        let line = r#"{"type":"kick","room":"ops","seq":7,"ts":"t","by":"alice","nick":"bob","reason":"x\u001b[2J","n":[1]}"#;
+        let Ok(crate::protocol::incoming::ServerFrame::Event(event)) =
+            crate::protocol::incoming::ServerFrame::parse(line)
+        else {
+            panic!("not an event");
+        };
+        assert_eq!(
+            plain().item(&event, &nick("carol")).unwrap(),
+            "t #ops [kick] by=alice n=[1] nick=bob reason=x^[[2J"
+        );
+    }
+
+    #[test]
+    fn a_catch_up_claims_nothing_it_cannot_know() {
+        let summary = |numbering, shown| Summary {
+            room: RoomName::parse("general").unwrap(),
+            numbering,
+            shown,
+        };
+        assert_eq!(
+            rejoined(&summary(Numbering::Same { since: Some(41) }, 3)),
+            "rejoined #general (caught up from seq 41: 3 new messages)"
+        );
+        assert_eq!(
+            rejoined(&summary(Numbering::Restarted, 1)),
+            "rejoined #general (numbering restarted: 1 message held by the server)"
+        );
+        for numbering in [Numbering::Restarted, Numbering::Unknown { since: Some(41) }] {
+            let line = rejoined(&summary(numbering, 0));
+            assert!(!line.contains("caught up"), "{line}");
+        }
     }
 
     #[test]

@@ -1,8 +1,102 @@
-//! The protocol's error codes as one typed error. Every variant maps to exactly one
-//! wire code; the `Display` text is the human-readable `message` of the `error`
-//! frame. No I/O errors live here: those are the server's own business.
+//! The protocol's error codes: [`ErrorCode`], the codes as the wire spells them
+//! (both ways, so a client reads the same names the server writes), and
+//! [`ProtocolError`], the typed error a server answers a request with. Every
+//! `ProtocolError` maps to exactly one code; its `Display` text is the
+//! human-readable `message` of the `error` frame. No I/O errors live here: those
+//! are the server's own business.
+
+use serde::{Deserialize, Serialize};
 
 use super::epoch::Epoch;
+
+/// Every error code of protocol 1.1, as the `code` field of an `error` frame
+/// carries it. A client that may meet a newer server reads codes as
+/// [`OrUnknown<ErrorCode>`](super::incoming::OrUnknown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadFrame,
+    LineTooLong,
+    BadRequest,
+    UnknownType,
+    NotRegistered,
+    AlreadyRegistered,
+    BadNick,
+    NickInUse,
+    AuthFailed,
+    BadRoom,
+    NoSuchRoom,
+    NotInRoom,
+    NoSuchUser,
+    BadText,
+    TooManyRooms,
+    RateLimited,
+    Unavailable,
+    /// 1.1: a `history` page asked in a numbering the room no longer has.
+    EpochChanged,
+    /// 1.1: the per-address connection limit; `bye` follows.
+    TooManyConnections,
+    /// 1.1: a password tried during the address's back-off; `bye` follows.
+    AuthThrottled,
+}
+
+impl ErrorCode {
+    /// Every code, in the order the protocol lists them.
+    pub const ALL: [ErrorCode; 20] = [
+        ErrorCode::BadFrame,
+        ErrorCode::LineTooLong,
+        ErrorCode::BadRequest,
+        ErrorCode::UnknownType,
+        ErrorCode::NotRegistered,
+        ErrorCode::AlreadyRegistered,
+        ErrorCode::BadNick,
+        ErrorCode::NickInUse,
+        ErrorCode::AuthFailed,
+        ErrorCode::BadRoom,
+        ErrorCode::NoSuchRoom,
+        ErrorCode::NotInRoom,
+        ErrorCode::NoSuchUser,
+        ErrorCode::BadText,
+        ErrorCode::TooManyRooms,
+        ErrorCode::RateLimited,
+        ErrorCode::Unavailable,
+        ErrorCode::EpochChanged,
+        ErrorCode::TooManyConnections,
+        ErrorCode::AuthThrottled,
+    ];
+
+    /// The code as the wire spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadFrame => "bad_frame",
+            ErrorCode::LineTooLong => "line_too_long",
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::UnknownType => "unknown_type",
+            ErrorCode::NotRegistered => "not_registered",
+            ErrorCode::AlreadyRegistered => "already_registered",
+            ErrorCode::BadNick => "bad_nick",
+            ErrorCode::NickInUse => "nick_in_use",
+            ErrorCode::AuthFailed => "auth_failed",
+            ErrorCode::BadRoom => "bad_room",
+            ErrorCode::NoSuchRoom => "no_such_room",
+            ErrorCode::NotInRoom => "not_in_room",
+            ErrorCode::NoSuchUser => "no_such_user",
+            ErrorCode::BadText => "bad_text",
+            ErrorCode::TooManyRooms => "too_many_rooms",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::EpochChanged => "epoch_changed",
+            ErrorCode::TooManyConnections => "too_many_connections",
+            ErrorCode::AuthThrottled => "auth_throttled",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// An error the protocol answers a request with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,25 +142,80 @@ pub enum ProtocolError {
 impl ProtocolError {
     /// The wire code of this error, as the `code` field carries it.
     pub fn code(&self) -> &'static str {
+        self.error_code().as_str()
+    }
+
+    /// The code of this error, typed.
+    pub fn error_code(&self) -> ErrorCode {
         match self {
-            ProtocolError::BadFrame(_) => "bad_frame",
-            ProtocolError::LineTooLong { .. } => "line_too_long",
-            ProtocolError::BadRequest(_) => "bad_request",
-            ProtocolError::UnknownType(_) => "unknown_type",
-            ProtocolError::NotRegistered => "not_registered",
-            ProtocolError::AlreadyRegistered => "already_registered",
-            ProtocolError::BadNick(_) => "bad_nick",
-            ProtocolError::NickInUse(_) => "nick_in_use",
-            ProtocolError::AuthFailed => "auth_failed",
-            ProtocolError::BadRoom(_) => "bad_room",
-            ProtocolError::NoSuchRoom(_) => "no_such_room",
-            ProtocolError::NotInRoom(_) => "not_in_room",
-            ProtocolError::NoSuchUser(_) => "no_such_user",
-            ProtocolError::BadText(_) => "bad_text",
-            ProtocolError::TooManyRooms { .. } => "too_many_rooms",
-            ProtocolError::RateLimited => "rate_limited",
-            ProtocolError::Unavailable(_) => "unavailable",
-            ProtocolError::EpochChanged { .. } => "epoch_changed",
+            ProtocolError::BadFrame(_) => ErrorCode::BadFrame,
+            ProtocolError::LineTooLong { .. } => ErrorCode::LineTooLong,
+            ProtocolError::BadRequest(_) => ErrorCode::BadRequest,
+            ProtocolError::UnknownType(_) => ErrorCode::UnknownType,
+            ProtocolError::NotRegistered => ErrorCode::NotRegistered,
+            ProtocolError::AlreadyRegistered => ErrorCode::AlreadyRegistered,
+            ProtocolError::BadNick(_) => ErrorCode::BadNick,
+            ProtocolError::NickInUse(_) => ErrorCode::NickInUse,
+            ProtocolError::AuthFailed => ErrorCode::AuthFailed,
+            ProtocolError::BadRoom(_) => ErrorCode::BadRoom,
+            ProtocolError::NoSuchRoom(_) => ErrorCode::NoSuchRoom,
+            ProtocolError::NotInRoom(_) => ErrorCode::NotInRoom,
+            ProtocolError::NoSuchUser(_) => ErrorCode::NoSuchUser,
+            ProtocolError::BadText(_) => ErrorCode::BadText,
+            ProtocolError::TooManyRooms { .. } => ErrorCode::TooManyRooms,
+            ProtocolError::RateLimited => ErrorCode::RateLimited,
+            ProtocolError::Unavailable(_) => ErrorCode::Unavailable,
+            ProtocolError::EpochChanged { .. } => ErrorCode::EpochChanged,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_round_trips_through_its_wire_name() {
+        for code in ErrorCode::ALL {
+            let wire = serde_json::to_value(code).unwrap();
+            assert_eq!(wire, serde_json::Value::from(code.as_str()), "{code:?}");
+            let back: ErrorCode = serde_json::from_value(wire).unwrap();
+            assert_eq!(back, code);
+        }
+        let distinct: std::collections::HashSet<_> =
+            ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(distinct.len(), ErrorCode::ALL.len());
+        assert!(serde_json::from_str::<ErrorCode>(r#""no_such_code""#).is_err());
+    }
+
+    #[test]
+    fn every_protocol_error_names_its_own_code() {
+        let epoch = Epoch::parse("E1").unwrap();
+        let errors = [
+            ProtocolError::BadFrame("x".into()),
+            ProtocolError::LineTooLong { max: 1 },
+            ProtocolError::BadRequest("x".into()),
+            ProtocolError::UnknownType("x".into()),
+            ProtocolError::NotRegistered,
+            ProtocolError::AlreadyRegistered,
+            ProtocolError::BadNick("x".into()),
+            ProtocolError::NickInUse("x".into()),
+            ProtocolError::AuthFailed,
+            ProtocolError::BadRoom("x".into()),
+            ProtocolError::NoSuchRoom("x".into()),
+            ProtocolError::NotInRoom("x".into()),
+            ProtocolError::NoSuchUser("x".into()),
+            ProtocolError::BadText("x".into()),
+            ProtocolError::TooManyRooms { max: 1 },
+            ProtocolError::RateLimited,
+            ProtocolError::Unavailable("x".into()),
+            ProtocolError::EpochChanged { current: epoch },
+        ];
+        let codes: std::collections::HashSet<_> =
+            errors.iter().map(ProtocolError::error_code).collect();
+        assert_eq!(codes.len(), errors.len(), "two errors share a code");
+        for error in &errors {
+            assert_eq!(error.code(), error.error_code().as_str());
         }
     }
 }

@@ -132,25 +132,57 @@ pub enum Event {
 }
 
 impl Event {
+    /// The `type` of every event this build knows.
+    pub const KINDS: [&'static str; 8] = [
+        "message", "join", "leave", "nick", "topic", "typing", "ping", "bye",
+    ];
+
     pub fn encode(&self) -> Frame {
         encode(self)
     }
 }
 
 /// Why the server closes a connection: the `reason` of its last frame, `bye`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Serde reads and writes the wire text; a client reading a reason a newer
+/// server added uses [`ByeReason::from_wire`] or
+/// [`OrUnknown<ByeReason>`](super::incoming::OrUnknown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ByeReason {
+    #[serde(rename = "quit")]
     Quit,
+    #[serde(rename = "server shutting down")]
     Shutdown,
+    #[serde(rename = "idle timeout")]
     IdleTimeout,
+    #[serde(rename = "registration timeout")]
     RegistrationTimeout,
+    #[serde(rename = "slow consumer")]
     SlowConsumer,
+    #[serde(rename = "flooding")]
     Flooding,
+    #[serde(rename = "server full")]
     ServerFull,
+    #[serde(rename = "auth failed")]
     AuthFailed,
+    /// 1.1: the per-address connection limit.
+    #[serde(rename = "too many connections from your address")]
+    TooManyConnections,
 }
 
 impl ByeReason {
+    /// Every reason this build knows.
+    pub const ALL: [ByeReason; 9] = [
+        ByeReason::Quit,
+        ByeReason::Shutdown,
+        ByeReason::IdleTimeout,
+        ByeReason::RegistrationTimeout,
+        ByeReason::SlowConsumer,
+        ByeReason::Flooding,
+        ByeReason::ServerFull,
+        ByeReason::AuthFailed,
+        ByeReason::TooManyConnections,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ByeReason::Quit => "quit",
@@ -161,7 +193,13 @@ impl ByeReason {
             ByeReason::Flooding => "flooding",
             ByeReason::ServerFull => "server full",
             ByeReason::AuthFailed => "auth failed",
+            ByeReason::TooManyConnections => "too many connections from your address",
         }
+    }
+
+    /// The reason a `bye`'s text names, if this build knows it.
+    pub fn from_wire(reason: &str) -> Option<ByeReason> {
+        ByeReason::ALL.into_iter().find(|r| r.as_str() == reason)
     }
 
     pub fn frame(self) -> Frame {

@@ -1,11 +1,13 @@
 //! The confab wire protocol, version 1.1: line-delimited JSON frames. This module is
-//! pure (no I/O): the line codec, request parsing and validation, and the frames
-//! the server sends. Server and client share this one definition of every frame.
+//! pure (no I/O): the line codec, request parsing and validation, the frames the
+//! server sends (`frames`) and the same frames as a client reads them
+//! (`incoming`). Server and client share this one definition of every frame.
 
 pub mod codec;
 pub mod epoch;
 pub mod error;
 pub mod frames;
+pub mod incoming;
 pub mod names;
 pub mod request;
 pub mod time;

@@ -1,6 +1,7 @@
 //! Helpers for the client tests: the real `confab client` binary run as a
 //! subprocess (as a user or a script runs it), with its own config directory,
-//! and a TCP proxy the test can cut to simulate a dropped connection.
+//! a TCP proxy the test can cut to simulate a dropped connection, and a fake
+//! server over real TLS for servers the real one is not (hostile, newer, older).
 //!
 //! Every wait is bounded by [`WAIT`]; nothing sleeps.
 
@@ -14,7 +15,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 /// How long any one expected line or exit may take.
@@ -187,10 +188,14 @@ pub async fn run_client(args: &[&str], input: &str, config_home: &Path) -> Finis
     client.finish().await
 }
 
-/// A TCP proxy in front of a server, whose connections the test can cut.
+/// A TCP proxy in front of a server, whose connections the test can cut, hold
+/// back, and send to another server (a restarted one).
 pub struct Proxy {
     pub addr: std::net::SocketAddr,
     cut: watch::Sender<u64>,
+    /// `false` while new connections are held back.
+    open: watch::Sender<bool>,
+    target: Arc<Mutex<std::net::SocketAddr>>,
     /// Connections accepted so far.
     accepted: Arc<Mutex<u64>>,
     task: JoinHandle<()>,
@@ -202,14 +207,25 @@ impl Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let addr = listener.local_addr().expect("proxy address");
         let (cut, cuts) = watch::channel(0u64);
+        let (open, opened) = watch::channel(true);
+        let target = Arc::new(Mutex::new(target));
         let accepted = Arc::new(Mutex::new(0));
         let counter = accepted.clone();
+        let current_target = target.clone();
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 *counter.lock().unwrap() += 1;
                 let mut cuts = cuts.clone();
                 cuts.mark_unchanged();
+                let mut opened = opened.clone();
+                let current_target = current_target.clone();
                 tokio::spawn(async move {
+                    // A held connection waits here, its client mid-connect,
+                    // and goes wherever the proxy points once let through.
+                    if opened.wait_for(|open| *open).await.is_err() {
+                        return;
+                    }
+                    let target = *current_target.lock().unwrap();
                     let Ok(server) = TcpStream::connect(target).await else {
                         return;
                     };
@@ -225,6 +241,8 @@ impl Proxy {
         Proxy {
             addr,
             cut,
+            open,
+            target,
             accepted,
             task,
         }
@@ -233,6 +251,21 @@ impl Proxy {
     /// Closes every connection open now; new ones are still accepted.
     pub fn cut_all(&self) {
         self.cut.send_modify(|n| *n += 1);
+    }
+
+    /// Holds new connections back (accepted, not forwarded) until [`Proxy::release`].
+    pub fn hold(&self) {
+        self.open.send_replace(false);
+    }
+
+    /// Lets held and new connections through.
+    pub fn release(&self) {
+        self.open.send_replace(true);
+    }
+
+    /// Forwards connections made from now on (and held ones) to `target`.
+    pub fn retarget(&self, target: std::net::SocketAddr) {
+        *self.target.lock().unwrap() = target;
     }
 
     pub fn accepted(&self) -> u64 {
@@ -244,4 +277,94 @@ impl Drop for Proxy {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// A scripted server over real TLS with a self-signed certificate: it answers
+/// each request line with whatever `respond` returns, and tells the test every
+/// request it got.
+pub struct FakeServer {
+    pub addr: std::net::SocketAddr,
+    pub fingerprint: String,
+    /// `(connection number from 0, request)` for every request line.
+    pub requests: mpsc::UnboundedReceiver<(usize, serde_json::Value)>,
+    pub task: JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+/// What the fake server does with one request.
+pub struct Answer {
+    /// Lines to send, in order.
+    pub lines: Vec<String>,
+    /// Close the connection after sending them.
+    pub close: bool,
+}
+
+impl FakeServer {
+    /// Serves `connections` connections one after the other, then stops.
+    pub async fn start(
+        connections: usize,
+        respond: impl Fn(usize, &serde_json::Value) -> Answer + Send + 'static,
+    ) -> FakeServer {
+        let dir = tempfile::tempdir().unwrap();
+        let identity = confab::tls::load_identity(
+            &confab::config::TlsSource::SelfSigned,
+            dir.path(),
+            "localhost",
+        )
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::clone(&identity.config));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (told, requests) = mpsc::unbounded_channel();
+        let task = tokio::spawn(async move {
+            for connection in 0..connections {
+                let (tcp, _) = listener.accept().await.unwrap();
+                let tls = acceptor.accept(tcp).await.unwrap();
+                let (read, mut write) = tokio::io::split(tls);
+                let mut lines = BufReader::new(read).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let request: serde_json::Value = serde_json::from_str(&line).unwrap();
+                    let answer = respond(connection, &request);
+                    let _ = told.send((connection, request));
+                    for reply in answer.lines {
+                        write
+                            .write_all(format!("{reply}\n").as_bytes())
+                            .await
+                            .unwrap();
+                    }
+                    if answer.close {
+                        let _ = write.shutdown().await;
+                        break;
+                    }
+                }
+            }
+        });
+        FakeServer {
+            addr,
+            fingerprint: identity.fingerprint,
+            requests,
+            task,
+            _dir: dir,
+        }
+    }
+
+    /// The next request the server got; panics after [`WAIT`].
+    pub async fn next_request(&mut self) -> (usize, serde_json::Value) {
+        tokio::time::timeout(WAIT, self.requests.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no request within {WAIT:?}"))
+            .expect("the fake server stopped")
+    }
+}
+
+/// The `ok` of a `hello` as a server of protocol `protocol` (none: 1.0) sends
+/// it, with `extra` fields.
+pub fn hello_ok(request: &serde_json::Value, protocol: Option<&str>, extra: &str) -> String {
+    let protocol = protocol
+        .map(|p| format!(r#","protocol":"{p}""#))
+        .unwrap_or_default();
+    format!(
+        r#"{{"type":"ok","id":{},"nick":{},"server":"fake","version":"9.9.9"{protocol},"limits":{{"max_line_bytes":16384,"max_text_bytes":4096,"max_rooms":64,"history_max":200}}{extra}}}"#,
+        request["id"], request["nick"]
+    )
 }

@@ -1,0 +1,8 @@
+//! The client's core: what a conversation knows and decides, with no terminal
+//! and no I/O, so that every face (the line client today, a full-screen one
+//! later) shares it and unit tests reach every rule.
+//!
+//! - `rooms`: the rooms joined, how far each was shown (epoch and seq), and the
+//!   catch-up after a reconnect
+
+pub mod rooms;
