@@ -143,30 +143,52 @@ async fn history_with_a_stale_epoch_is_refused_naming_the_current_one() {
     server.shutdown().await;
 }
 
-/// A logged room on the real binary: `[limits]` without rate limits, the log
-/// under `logs`.
-fn logged_config(dir: &std::path::Path, logs: &std::path::Path) -> std::path::PathBuf {
-    write_binary_config(
-        dir,
-        &format!("[limits]\n{NO_RATE_LIMIT}\n{}", log_table(logs, "")),
-    )
+/// The real binary with a message log (no rate limits), after alice made the
+/// room `general` with `topic` and posted `count` messages, then went away.
+struct LoggedRoom {
+    _tmp: tempfile::TempDir,
+    logs: std::path::PathBuf,
+    config: std::path::PathBuf,
+    server: BinaryServer,
+    epoch: String,
+    seen: u64,
+}
+
+async fn logged_room(topic: &str, count: u64) -> LoggedRoom {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    let config = write_binary_config(
+        tmp.path(),
+        &format!("[limits]\n{NO_RATE_LIMIT}\n{}", log_table(&logs, "")),
+    );
+    let server = BinaryServer::start(&config).await;
+    let mut alice = server.client("alice").await;
+    let epoch = epoch_of(&alice.join("general").await);
+    set_topic(&mut alice, "general", topic).await;
+    let sent: Vec<String> = (1..=count).map(|n| format!("m{n}")).collect();
+    let sent: Vec<&str> = sent.iter().map(String::as_str).collect();
+    let seen = post_all(&mut alice, "general", &sent).await;
+    assert_eq!(seen, count);
+    LoggedRoom {
+        _tmp: tmp,
+        logs,
+        config,
+        server,
+        epoch,
+        seen,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_logged_room_keeps_epoch_seq_and_topic_across_restarts_and_a_rotation_with_sighup() {
-    let tmp = tempfile::tempdir().unwrap();
-    let logs = tmp.path().join("logs");
-    let config = logged_config(tmp.path(), &logs);
-
-    let mut server = BinaryServer::start(&config).await;
-    let mut alice = server.client("alice").await;
-    let epoch = epoch_of(&alice.join("general").await);
-    set_topic(&mut alice, "general", "kept across restarts").await;
-    let texts_sent: Vec<String> = (1..=13).map(|n| format!("m{n}")).collect();
-    let refs: Vec<&str> = texts_sent.iter().map(String::as_str).collect();
-    let seen = post_all(&mut alice, "general", &refs).await;
-    assert_eq!(seen, 13);
-    drop(alice);
+    let LoggedRoom {
+        _tmp,
+        logs,
+        config,
+        mut server,
+        epoch,
+        seen,
+    } = logged_room("kept across restarts", 13).await;
 
     // A crash (SIGKILL) with the files in place: the numbering continues.
     server.kill();
@@ -204,16 +226,14 @@ async fn a_logged_room_keeps_epoch_seq_and_topic_across_restarts_and_a_rotation_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_logged_room_whose_last_seq_is_lost_starts_a_new_epoch_and_keeps_its_topic() {
-    let tmp = tempfile::tempdir().unwrap();
-    let logs = tmp.path().join("logs");
-    let config = logged_config(tmp.path(), &logs);
-
-    let mut server = BinaryServer::start(&config).await;
-    let mut alice = server.client("alice").await;
-    let epoch = epoch_of(&alice.join("general").await);
-    set_topic(&mut alice, "general", "still here").await;
-    let seen = post_all(&mut alice, "general", &["one", "two", "three"]).await;
-    drop(alice);
+    let LoggedRoom {
+        _tmp,
+        logs,
+        config,
+        mut server,
+        epoch,
+        seen,
+    } = logged_room("still here", 3).await;
 
     // The day file is moved away without SIGHUP, and the server dies: nobody
     // can say any more which seq the room had reached.

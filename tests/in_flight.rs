@@ -81,3 +81,50 @@ async fn a_client_that_only_posts_keeps_the_server_memory_flat_and_every_answer_
     // And the connection is still in good order.
     assert_eq!(bot.ping_roundtrip().await, Vec::<serde_json::Value>::new());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_requests_across_rooms_are_carried_out_as_if_one_at_a_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    let config = write_binary_config(
+        tmp.path(),
+        &format!(
+            "[limits]\n{NO_RATE_LIMIT}\n{}",
+            log_table(&logs, "fsync = \"always\"")
+        ),
+    );
+    let server = BinaryServer::start(&config).await;
+    let mut bot = server.client("bot").await;
+    bot.join("a").await;
+    bot.join("b").await;
+    let requests = [
+        json!({"type": "message", "room": "a", "text": "a1", "id": 1}),
+        json!({"type": "message", "room": "a", "text": "a2", "id": 2}),
+        json!({"type": "message", "room": "b", "text": "b1", "id": 3}),
+        json!({"type": "message", "room": "a", "text": "a3", "id": 4}),
+        json!({"type": "ping", "id": 5}),
+        json!({"type": "message", "room": "b", "text": "b2", "id": 6}),
+    ];
+    let mut lines = Vec::new();
+    for request in &requests {
+        lines.extend(serde_json::to_vec(request).unwrap());
+        lines.push(b'\n');
+    }
+    bot.send_raw(&lines).await;
+    let mut seen = Vec::new();
+    for _ in 0..11 {
+        let frame = bot.recv().await;
+        seen.push(match frame["type"].as_str() {
+            Some("message") => format!("echo {}", frame["text"].as_str().unwrap_or("?")),
+            Some("ok") => format!("ok {}", frame["id"]),
+            _ => panic!("unexpected {frame}"),
+        });
+    }
+    assert_eq!(
+        seen,
+        [
+            "echo a1", "ok 1", "echo a2", "ok 2", "echo b1", "ok 3", "echo a3", "ok 4", "ok 5",
+            "echo b2", "ok 6"
+        ]
+    );
+}

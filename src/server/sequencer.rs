@@ -9,8 +9,11 @@
 //!    group commit of the day files, or not at all (`unavailable`);
 //! 4. stored, it is applied to the room (history, topic) and fanned out to
 //!    every member, all under the room's lock, in seq order;
-//! 5. the session that asked is told "stored as seq N" (or "not stored") and
-//!    queues its own `ok`, so the echo always comes before the `ok`.
+//! 5. the session that asked is told "stored as seq N" (or "not stored"): its
+//!    [`Respond`] hook, handed over with the change, runs right after that
+//!    change's fan-out and queues the session's own `ok` (or `unavailable`), so
+//!    the echo always comes before the `ok`, and the next change's events after
+//!    it, as if requests were carried out one at a time.
 //!
 //! While a batch is with the store, the room's next changes gather in its
 //! queue and go together as the next batch: that, plus the store's own
@@ -59,20 +62,47 @@ pub struct NotStored;
 /// The outcome of one change, for the session that asked for it.
 pub type Pending = oneshot::Receiver<Result<Committed, NotStored>>;
 
+/// What the asker does the moment its change is applied and fanned out (or
+/// refused): run under the room's lock, so it must only queue, never wait.
+pub type Respond = Box<dyn FnOnce(&Result<Committed, NotStored>) + Send>;
+
 type Reply = oneshot::Sender<Result<Committed, NotStored>>;
 
 /// A change waiting in its room's queue.
-#[derive(Debug)]
 pub(super) struct Queued {
     change: Change,
+    respond: Option<Respond>,
     reply: Reply,
+}
+
+impl std::fmt::Debug for Queued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queued")
+            .field("change", &self.change)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Who waits for one record of a batch.
+struct Waiter {
+    respond: Option<Respond>,
+    reply: Reply,
+}
+
+impl Waiter {
+    fn answer(self, result: Result<Committed, NotStored>) {
+        if let Some(respond) = self.respond {
+            respond(&result);
+        }
+        let _ = self.reply.send(result);
+    }
 }
 
 /// A batch with the store, and who waits for each of its records.
 struct InFlight {
     room: Arc<Room>,
     batch: Batch,
-    replies: Vec<Reply>,
+    waiters: Vec<Waiter>,
 }
 
 /// Commits changes to rooms through one store.
@@ -94,10 +124,25 @@ impl Sequencer {
     /// Commits `change` to `room`. Never waits: the returned [`Pending`]
     /// resolves once the change is stored, applied and fanned out (or refused).
     pub fn commit(&self, room: &Arc<Room>, change: Change) -> Pending {
+        self.commit_then(room, change, None)
+    }
+
+    /// Like [`Sequencer::commit`], running `respond` right after the change's
+    /// own fan-out (before the next change of the room is fanned out).
+    pub fn commit_then(
+        &self,
+        room: &Arc<Room>,
+        change: Change,
+        respond: Option<Respond>,
+    ) -> Pending {
         let (reply, pending) = oneshot::channel();
         let first = {
             let mut state = room.lock();
-            state.waiting.push(Queued { change, reply });
+            state.waiting.push(Queued {
+                change,
+                respond,
+                reply,
+            });
             if state.committing {
                 // The batch in flight takes this one along when it finishes.
                 None
@@ -143,13 +188,13 @@ impl Sequencer {
         let InFlight {
             room,
             batch,
-            replies,
+            waiters,
         } = in_flight;
         let durable = self.store.is_durable();
         let mut state = room.lock();
-        for (index, (record, reply)) in batch.records.into_iter().zip(replies).enumerate() {
+        for (index, (record, waiter)) in batch.records.into_iter().zip(waiters).enumerate() {
             if index >= kept {
-                let _ = reply.send(Err(NotStored));
+                waiter.answer(Err(NotStored));
                 continue;
             }
             match record.kind {
@@ -161,7 +206,7 @@ impl Sequencer {
             }
             state.broadcast(&record.frame, None);
             // After the fan-out: the sender's echo is queued before its `ok`.
-            let _ = reply.send(Ok(Committed {
+            waiter.answer(Ok(Committed {
                 seq: record.seq,
                 ts: record.ts,
             }));
@@ -186,8 +231,13 @@ fn next_batch(room: &Arc<Room>, state: &mut super::room::RoomState) -> InFlight 
     let epoch = room.epoch().clone();
     let mut seq = state.last_seq();
     let mut records = Vec::with_capacity(queued.len());
-    let mut replies = Vec::with_capacity(queued.len());
-    for Queued { change, reply } in queued {
+    let mut waiters = Vec::with_capacity(queued.len());
+    for Queued {
+        change,
+        respond,
+        reply,
+    } in queued
+    {
         let ts = time::now();
         let record = match change {
             Change::Message { .. } => {
@@ -197,7 +247,7 @@ fn next_batch(room: &Arc<Room>, state: &mut super::room::RoomState) -> InFlight 
             Change::Topic { .. } => encode(room.name(), None, ts, change),
         };
         records.push(record);
-        replies.push(reply);
+        waiters.push(Waiter { respond, reply });
     }
     InFlight {
         room: room.clone(),
@@ -206,7 +256,7 @@ fn next_batch(room: &Arc<Room>, state: &mut super::room::RoomState) -> InFlight 
             epoch,
             records,
         },
-        replies,
+        waiters,
     }
 }
 

@@ -3,13 +3,15 @@
 //! end (leave events to the rooms, `bye`, flush, close). Every request's events are
 //! queued to their recipients before its response is queued to the sender.
 //!
-//! A room message goes to the sequencer, which stores it, fans it out and then
-//! tells the session "stored as seq N" (or "not stored"); the session queues the
-//! `ok` (or `unavailable`) itself. It reads on meanwhile, so a client's
-//! messages can share a batch, but it answers in request order: a message's
-//! answer waits for the ones before it, and any other request waits for every
-//! message in flight. At most [`MAX_IN_FLIGHT`] messages are in flight; beyond
-//! that the session stops reading, so TCP pushes back on the client.
+//! A room message goes to the sequencer with a hook of the session's: once the
+//! message is stored and fanned out, the hook queues the session's `ok` (or
+//! `unavailable`) right away, before the room's next message is fanned out. The
+//! session reads on meanwhile, so a client's messages to one room can share a
+//! batch, and its responses stay in request order as if carried out one at a
+//! time: any other request (or a message to another room) waits until every
+//! message in flight is answered. At most [`MAX_IN_FLIGHT`] messages are in
+//! flight; beyond that the session stops reading, so TCP pushes back on the
+//! client.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -37,7 +39,7 @@ use super::hub::{Client, JoinHistory};
 use super::outbox::{self, Failure, Outbox};
 use super::rate::{RateLimiter, Verdict};
 use super::room::Room;
-use super::sequencer::{Change, Committed, NotStored, Pending};
+use super::sequencer::{Change, Committed, NotStored, Pending, Respond};
 use super::Shared;
 
 /// Initial read buffer: chat lines are short, and an idle connection should cost
@@ -125,8 +127,8 @@ impl End {
     }
 }
 
-/// A response to queue (`None`: it is owed by a message in flight), and
-/// whether the connection ends after it.
+/// A response to queue (`None`: a room message's hook queues it), and whether
+/// the connection ends after it.
 struct Reply {
     frame: Option<Frame>,
     end: Option<End>,
@@ -156,8 +158,16 @@ struct Session {
     rooms: BTreeMap<RoomName, Arc<Room>>,
     rate: RateLimiter,
     /// Room messages handed to the sequencer and not yet answered, oldest
-    /// first, with their request ids; at most [`MAX_IN_FLIGHT`].
-    in_flight: VecDeque<(Pending, Option<RequestId>)>,
+    /// first; at most [`MAX_IN_FLIGHT`], all to the same room.
+    in_flight: VecDeque<InFlight>,
+}
+
+/// A room message with the sequencer. Its answer is queued by the hook handed
+/// over with it, right after its fan-out; the session only waits for it.
+struct InFlight {
+    room: RoomName,
+    pending: Pending,
+    id: Option<RequestId>,
 }
 
 /// What woke the session's loop.
@@ -165,7 +175,9 @@ enum Wake {
     Shutdown,
     Failed(Failure),
     Line(Option<Result<Line, std::io::Error>>),
-    Answered(Result<Committed, NotStored>),
+    /// The oldest message in flight is done; `false` when the sequencer went
+    /// away without answering it.
+    Answered(bool),
     Timer,
 }
 
@@ -191,12 +203,19 @@ impl Session {
         }
     }
 
-    /// Waits until every room message in flight is answered, and queues the
-    /// answers.
+    /// Waits until every room message in flight is answered.
     async fn settle(&mut self) {
-        while let Some((pending, id)) = self.in_flight.pop_front() {
-            let frame = message_answer(id.as_ref(), pending.await.unwrap_or(Err(NotStored)));
-            self.outbox.push(&frame);
+        while let Some(message) = self.in_flight.pop_front() {
+            let answered = message.pending.await.is_ok();
+            self.unanswered(answered, message.id.as_ref());
+        }
+    }
+
+    /// A message whose hook never ran (the sequencer was dropped, at the very
+    /// end of a shutdown) still gets its one response.
+    fn unanswered(&self, answered: bool, id: Option<&RequestId>) {
+        if !answered {
+            self.outbox.push(&message_answer(id, Err(NotStored)));
         }
     }
 
@@ -232,15 +251,18 @@ impl Session {
             };
             let reading = self.in_flight.len() < MAX_IN_FLIGHT;
             let waiting = !self.in_flight.is_empty();
-            let front = self.in_flight.front_mut().map(|(pending, _)| pending);
+            let front = self
+                .in_flight
+                .front_mut()
+                .map(|message| &mut message.pending);
             let wake = tokio::select! {
                 biased;
                 () = shutdown.cancelled() => Wake::Shutdown,
                 failure = outbox.failed() => Wake::Failed(failure),
-                // The oldest message in flight is answered first: answers keep
-                // request order.
+                // Messages of a room are answered in seq order, which is
+                // request order: the oldest one finishes first.
                 answer = async { front.expect("checked").await }, if waiting => {
-                    Wake::Answered(answer.unwrap_or(Err(NotStored)))
+                    Wake::Answered(answer.is_ok())
                 }
                 // Not while the in-flight bound is reached: the client waits.
                 line = lines.next(), if reading => Wake::Line(line),
@@ -249,9 +271,9 @@ impl Session {
             match wake {
                 Wake::Shutdown => return End::bye(ByeReason::Shutdown),
                 Wake::Failed(failure) => return End::failed(failure),
-                Wake::Answered(answer) => {
-                    let (_, id) = self.in_flight.pop_front().expect("answered one");
-                    self.outbox.push(&message_answer(id.as_ref(), answer));
+                Wake::Answered(answered) => {
+                    let message = self.in_flight.pop_front().expect("answered one");
+                    self.unanswered(answered, message.id.as_ref());
                 }
                 Wake::Line(line) => {
                     let line = match line {
@@ -314,16 +336,22 @@ impl Session {
                 }
             }
         }
-        let pipelined = matches!(
-            request,
-            Ok(Request::Message {
-                target: Target::Room(_),
-                ..
-            })
-        );
+        // Messages to the room of the messages in flight go along with them
+        // (their answers come in seq order, which is request order). Anything
+        // else is carried out after every earlier message is answered: a
+        // `history` or a `leave` must see them, and a message to another room
+        // must not be fanned out before an earlier one is answered.
+        let pipelined = match (&request, self.in_flight.back()) {
+            (
+                Ok(Request::Message {
+                    target: Target::Room(room),
+                    ..
+                }),
+                last,
+            ) => last.is_none_or(|last| last.room == *room),
+            _ => false,
+        };
         if !pipelined {
-            // Carried out after every earlier message is: a `history` or a
-            // `leave` must see them.
             self.settle().await;
         }
         let result = match request {
@@ -400,17 +428,27 @@ impl Session {
                     text,
                     action,
                 };
-                let mut pending = self.shared.sequencer.commit(&joined, change);
-                if self.in_flight.is_empty() {
-                    // Stored at once (in memory): answer without queuing.
-                    if let Ok(answer) = pending.try_recv() {
-                        return Ok(Reply {
-                            frame: Some(message_answer(id, answer)),
-                            end: None,
-                        });
-                    }
+                // The answer is queued right after the message's own fan-out,
+                // before any later message of the room is fanned out.
+                let respond: Respond = {
+                    let outbox = self.outbox.clone();
+                    let id = id.cloned();
+                    Box::new(move |answer| {
+                        outbox.push(&message_answer(id.as_ref(), answer.clone()));
+                    })
+                };
+                let mut pending = self
+                    .shared
+                    .sequencer
+                    .commit_then(&joined, change, Some(respond));
+                // Stored at once (in memory, nobody else committing): done.
+                if pending.try_recv().is_err() {
+                    self.in_flight.push_back(InFlight {
+                        room,
+                        pending,
+                        id: id.cloned(),
+                    });
                 }
-                self.in_flight.push_back((pending, id.cloned()));
                 Ok(Reply {
                     frame: None,
                     end: None,
