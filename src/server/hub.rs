@@ -80,8 +80,8 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// A hub holding the configured rooms and the rooms restored from the message
-    /// log. A configured room with a log continues from it; its logged topic, if
+    /// A hub holding the configured rooms and the rooms the store restored. A
+    /// configured room the store holds continues from it; its stored topic, if
     /// it has one, replaces the configured one (it was set later).
     pub fn new(settings: &Settings, restored: Vec<RestoredRoom>) -> Hub {
         let history_keep = settings.limits.history_keep;
@@ -315,7 +315,7 @@ impl Hub {
     /// A reload changed the `[[room]]` list from `before` to `after`: rooms new in
     /// the config are created (or kept from now on, if they exist), rooms no
     /// longer in it become ordinary rooms (dropped now if nobody is in them and
-    /// they have no log). Returns the topics the caller must set and announce: a
+    /// no durable store holds them). Returns the topics the caller must set and announce: a
     /// configured topic that changed in the file, and the topic of a room newly
     /// in the config when it has one (an empty one does not clear a topic users
     /// set).
