@@ -85,9 +85,15 @@ type Section = (&'static str, &'static [(&'static str, &'static str)]);
 /// What an operator looks for in `man confab-server` beyond the flags.
 const SERVER_SECTIONS: &[Section] = &[
     (
+        "PROTOCOL",
+        &[
+            ("1.1", "The server speaks line-delimited JSON over TLS, protocol 1.1 (hello's ok says \"protocol\":\"1.1\"): version 1 plus room epochs. Every room's seq numbering has an epoch; join with since and epoch answers from the start of the room's current numbering when the one the client knew is gone, and history with a stale epoch gets epoch_changed. A connection has at most 128 room messages in flight; beyond that the server stops reading from it. See docs/PROTOCOL.md."),
+        ],
+    ),
+    (
         "SIGNALS",
         &[
-            ("SIGHUP", "Reload: read the configuration file again and apply it without dropping anyone (server_name, motd, password, log_level, shutdown_timeout, the limits, the configured rooms and their topics, and the certificate and key, which are read again even when their paths did not change); reopen the message log files. Listeners, state_dir, log_format and [log] take a restart: a warning names each one that changed. A file that does not parse, or a certificate that does not load, is refused whole and the running configuration stays. See confab.toml(5), RELOADING."),
+            ("SIGHUP", "Reload: read the configuration file again and apply it without dropping anyone (server_name, motd, password, log_level, shutdown_timeout, the limits, the configured rooms and their topics, and the certificate and key, which are read again even when their paths did not change); reopen the message log files and seal each logged room's ledger (DIR/ROOM/state.json), so a day file logrotate moved away cannot make a room reuse seqs. Listeners, state_dir, log_format and [log] take a restart: a warning names each one that changed. A file that does not parse, or a certificate that does not load, is refused whole and the running configuration stays. See confab.toml(5), RELOADING."),
             ("SIGTERM, SIGINT", "Shut down gracefully: stop accepting, send every client bye \"server shutting down\", send what is queued, close, and exit 0 within shutdown_timeout."),
         ],
     ),
