@@ -158,9 +158,10 @@ impl Sequencer {
     }
 
     /// Hands batches of one room to the store until its queue is empty. A
-    /// store that answers at once (memory) is driven right here; one that
-    /// answers later (disk, network) is awaited on a task of its own, so no
-    /// session waits for another's batch.
+    /// store that answers at once (memory) is driven right here, in a loop; one
+    /// that answers later (disk, network) finishes the batch and hands over the
+    /// next one from wherever it completes (the day-file writer thread), so no
+    /// session waits for another's batch and no extra task hop is paid.
     fn drive(&self, mut in_flight: InFlight) {
         loop {
             match self.store.append(&in_flight.batch) {
@@ -168,14 +169,13 @@ impl Sequencer {
                     Some(next) => in_flight = next,
                     None => return,
                 },
-                Completion::Later(stored) => {
+                Completion::Later(when_stored) => {
                     let sequencer = self.clone();
-                    tokio::spawn(async move {
-                        let kept = stored.await;
+                    when_stored(Box::new(move |kept| {
                         if let Some(next) = sequencer.finish(in_flight, kept) {
                             sequencer.drive(next);
                         }
-                    });
+                    }));
                     return;
                 }
             }

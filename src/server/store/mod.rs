@@ -64,11 +64,16 @@ pub struct Batch {
 /// did not keep can be handed out again.
 pub type Kept = usize;
 
+/// What to do once a batch is stored: called once, with how many records
+/// were kept, on whatever thread the store finishes on (the day-file writer's
+/// own, say), so it must only queue, never wait.
+pub type Done = Box<dyn FnOnce(Kept) + Send>;
+
 /// The outcome of [`Store::append`]: ready at once (memory), or later (disk,
-/// network).
+/// network): then the caller hands over what to do when it is ([`Done`]).
 pub enum Completion {
     Done(Kept),
-    Later(StoreFuture<Kept>),
+    Later(Box<dyn FnOnce(Done) + Send>),
 }
 
 /// A room as a store brought it back at start.

@@ -40,16 +40,12 @@ use crate::protocol::epoch::Epoch;
 use crate::protocol::frames::Frame;
 use crate::protocol::names::RoomName;
 
-use super::{Batch, Completion, RestoredRoom, Store, StoreFuture};
+use super::{Batch, Completion, Done, RestoredRoom, Store, StoreFuture};
 
 pub use files::PRIVATE_DIR;
 
 use files::Day;
 use writer::{Command, Writer};
-
-/// Commands waiting for the writer. Senders wait (asynchronously) when it is
-/// full: a disk that cannot keep up slows the senders down, never the readers.
-const QUEUE_COMMANDS: usize = 4096;
 
 /// How often an idle writer wakes up to check for fsyncs and retention when the
 /// fsync policy does not ask for more often.
@@ -125,7 +121,11 @@ impl Index {
 pub struct DayFileStore {
     dir: PathBuf,
     private: bool,
-    queue: mpsc::Sender<Command>,
+    /// Unbounded, yet bounded by design: each room has at most one batch
+    /// with the store (the sequencer sees to it), and each connection at most
+    /// one private message, so the queue never holds more than rooms plus
+    /// connections. A disk that cannot keep up slows those down, nobody else.
+    queue: mpsc::UnboundedSender<Command>,
     index: Arc<Index>,
     reopen: Arc<AtomicBool>,
     tick: Duration,
@@ -156,7 +156,7 @@ impl DayFileStore {
         let index = Arc::new(Index {
             rooms: Mutex::new(index),
         });
-        let (queue, receiver) = mpsc::channel(QUEUE_COMMANDS);
+        let (queue, receiver) = mpsc::unbounded_channel();
         let reopen = Arc::new(AtomicBool::new(false));
         let writer = Writer::new(settings, index.clone(), ledgers, reopen.clone());
         let thread = std::thread::Builder::new()
@@ -210,20 +210,18 @@ impl Store for DayFileStore {
         true
     }
 
+    /// The writer thread calls `done` once the round holding the batch is
+    /// written (and fsynced, with `always`).
     fn append(&self, batch: &Batch) -> Completion {
-        let (done, stored) = oneshot::channel();
-        let command = Command::Append {
-            batch: batch.clone(),
-            done,
-        };
+        let batch = batch.clone();
         let queue = self.queue.clone();
-        Completion::Later(Box::pin(async move {
-            if queue.send(command).await.is_err() {
+        Completion::Later(Box::new(move |done: Done| {
+            if let Err(refused) = queue.send(Command::Append { batch, done }) {
                 warn!("the message log writer has stopped; refusing the records");
-                return 0;
+                if let Command::Append { done, .. } = refused.0 {
+                    done(0);
+                }
             }
-            // A writer gone before answering stored nothing it could vouch for.
-            stored.await.unwrap_or(0)
         }))
     }
 
@@ -237,14 +235,11 @@ impl Store for DayFileStore {
             ts: ts.to_owned(),
             done,
         };
-        let queue = self.queue.clone();
-        Some(Box::pin(async move {
-            if queue.send(command).await.is_err() {
-                warn!("the message log writer has stopped; refusing the private message");
-                return false;
-            }
-            stored.await.unwrap_or(false)
-        }))
+        if self.queue.send(command).is_err() {
+            warn!("the message log writer has stopped; refusing the private message");
+            return Some(Box::pin(std::future::ready(false)));
+        }
+        Some(Box::pin(async move { stored.await.unwrap_or(false) }))
     }
 
     fn oldest_seq(&self, room: &RoomName, epoch: &Epoch) -> Option<u64> {
@@ -285,8 +280,7 @@ impl Store for DayFileStore {
                 tokio::select! {
                     () = stop.cancelled() => return,
                     _ = ticks.tick() => {
-                        // Full: the writer is busy and checks its timers after each round.
-                        if let Err(mpsc::error::TrySendError::Closed(_)) = queue.try_send(Command::Wake) {
+                        if queue.send(Command::Wake).is_err() {
                             return;
                         }
                     }
@@ -298,9 +292,7 @@ impl Store for DayFileStore {
     /// Takes effect before the writer's next round; logs "reopened log files".
     fn reopen(&self) -> bool {
         self.reopen.store(true, Ordering::SeqCst);
-        // A full queue means the writer is busy: it checks the flag before its
-        // next round anyway.
-        let _ = self.queue.try_send(Command::Wake);
+        let _ = self.queue.send(Command::Wake);
         true
     }
 
@@ -311,7 +303,7 @@ impl Store for DayFileStore {
         let queue = self.queue.clone();
         let thread = self.thread.clone();
         Box::pin(async move {
-            let _ = queue.send(Command::Stop).await;
+            let _ = queue.send(Command::Stop);
             let thread = thread.lock().unwrap_or_else(|p| p.into_inner()).take();
             if let Some(thread) = thread {
                 let joined = tokio::task::spawn_blocking(move || thread.join());

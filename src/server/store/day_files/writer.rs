@@ -1,9 +1,11 @@
 //! The day-file writer: one thread that owns every open day file and every
-//! room's ledger. It takes whatever is queued (up to a batch of commands: room
+//! room's ledger. It takes whatever is queued (up to a round of commands: room
 //! batches from the sequencer, private messages), appends each file's lines
 //! with one write, fsyncs once per file per round when the policy is `always`
 //! (group commit: concurrent senders and rooms share the fsync), and only then
-//! reports to each waiter how many of its records were stored. With
+//! reports to each batch how many of its records were stored, by running the
+//! batch's completion on this thread: the sequencer then fans the records out
+//! and queues the room's next batch, which the next round takes. With
 //! `interval`, fsyncs happen between rounds once the interval has passed; with
 //! `never`, not at all.
 //!
@@ -31,7 +33,7 @@ use crate::protocol::epoch::Epoch;
 use crate::protocol::frames::Frame;
 use crate::protocol::names::RoomName;
 use crate::protocol::time;
-use crate::server::store::{Batch, Kept, RecordKind};
+use crate::server::store::{Batch, Done, Kept, RecordKind};
 
 use super::files::{self, Day, PRIVATE_DIR};
 use super::ledger::{self, Ledger};
@@ -47,11 +49,8 @@ const MAX_OPEN_FILES: usize = 256;
 
 /// What the writer's queue carries.
 pub(super) enum Command {
-    /// A room's records; the answer is how many were stored.
-    Append {
-        batch: Batch,
-        done: oneshot::Sender<Kept>,
-    },
+    /// A room's records; `done` is told how many were stored.
+    Append { batch: Batch, done: Done },
     /// A private message event; the answer is whether it was stored.
     Private {
         frame: Frame,
@@ -120,7 +119,7 @@ impl Writer {
     }
 
     /// Serves the queue until `Stop`, or until every sender is gone.
-    pub(super) fn run(mut self, mut queue: mpsc::Receiver<Command>) {
+    pub(super) fn run(mut self, mut queue: mpsc::UnboundedReceiver<Command>) {
         let mut round = Vec::with_capacity(MAX_ROUND);
         let mut stopping = false;
         while !stopping {
@@ -161,11 +160,12 @@ impl Writer {
     /// answers (an answer means durable per the policy).
     fn commit(&mut self, round: &mut Vec<Command>) {
         let mut private: Vec<(Frame, String, oneshot::Sender<bool>)> = Vec::new();
+        let mut completions: Vec<(Done, Kept)> = Vec::new();
         for command in round.drain(..) {
             match command {
                 Command::Append { batch, done } => {
                     let kept = self.append_batch(&batch);
-                    let _ = done.send(kept);
+                    completions.push((done, kept));
                 }
                 Command::Private { frame, ts, done } => private.push((frame, ts, done)),
                 Command::Wake | Command::Stop => {}
@@ -197,6 +197,11 @@ impl Writer {
             for (_, _, done) in today {
                 let _ = done.send(stored);
             }
+        }
+        // Last, once every file of the round is written: each completion fans
+        // its records out and may queue its room's next batch for the next round.
+        for (done, kept) in completions {
+            done(kept);
         }
     }
 
