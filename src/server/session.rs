@@ -211,6 +211,19 @@ impl Session {
         }
     }
 
+    /// Drops the messages in flight that are answered already, oldest first.
+    fn forget_answered(&mut self) {
+        while let Some(message) = self.in_flight.front_mut() {
+            let answered = match message.pending.try_recv() {
+                Ok(_) => true,
+                Err(tokio::sync::oneshot::error::TryRecvError::Closed) => false,
+                Err(tokio::sync::oneshot::error::TryRecvError::Empty) => return,
+            };
+            let message = self.in_flight.pop_front().expect("the front");
+            self.unanswered(answered, message.id.as_ref());
+        }
+    }
+
     /// A message whose hook never ran (the sequencer was dropped, at the very
     /// end of a shutdown) still gets its one response.
     fn unanswered(&self, answered: bool, id: Option<&RequestId>) {
@@ -249,8 +262,11 @@ impl Session {
                 None => quiet_deadline.min(registration_deadline),
                 Some(_) => quiet_deadline,
             };
+            self.forget_answered();
             let reading = self.in_flight.len() < MAX_IN_FLIGHT;
-            let waiting = !self.in_flight.is_empty();
+            // Only at the bound does the session wait for an answer: below it,
+            // answers (queued by their hooks) need no wake-up of the session.
+            let waiting = !reading;
             let front = self
                 .in_flight
                 .front_mut()
