@@ -294,7 +294,7 @@ impl Hub {
             state.broadcast(&frame, None);
         }
         // A room a durable store holds stays, so its numbering continues.
-        let drop_room = state.is_empty() && !room.is_persistent() && !state.is_kept();
+        let drop_room = state.is_empty() && !room.is_persistent() && !room.is_kept(&state);
         drop(state);
         // Only a room nobody joined in the meantime goes: joins hold the
         // directory lock too, so the room is still empty here.
@@ -359,7 +359,7 @@ impl Hub {
             };
             room.set_persistent(false);
             let state = room.lock();
-            let unused = state.is_empty() && !state.is_kept();
+            let unused = state.is_empty() && !room.is_kept(&state);
             drop(state);
             if unused {
                 directory.rooms.remove(&gone.name);

@@ -1,5 +1,6 @@
 //! One room: its members, topic, epoch, `seq` counter, in-memory history, and
-//! the queue of changes waiting for the sequencer. A room's lock is held while
+//! (under a lock of its own) the queue of changes waiting for the sequencer. A
+//! room's lock is held while
 //! a stored record is applied and queued to every member, so every member sees
 //! the room's records in `seq` order. Queuing never waits (see `outbox`), so
 //! the lock is held for a bounded, I/O-free moment; storing happens outside it.
@@ -45,6 +46,7 @@ pub struct Room {
     /// created again is a new room with a new epoch).
     epoch: Epoch,
     state: Mutex<RoomState>,
+    commits: Mutex<CommitQueue>,
 }
 
 #[derive(Debug)]
@@ -59,11 +61,20 @@ pub(super) struct RoomState {
     /// A durable store holds records of this room: it is never dropped, so its
     /// numbering goes on.
     stored: bool,
+}
+
+/// The room's queue for the sequencer, under a lock of its own so that a
+/// session queuing a change never waits for a fan-out in progress. Lock order:
+/// the room's state, then this; the sequencer never holds both.
+#[derive(Debug)]
+pub(super) struct CommitQueue {
     /// Changes waiting for the batch in flight to finish (see `sequencer`).
     pub(super) waiting: Vec<Queued>,
     /// A batch of this room is with the store: the next waits its turn, so the
     /// store sees each room's records in seq order and without gaps.
     pub(super) committing: bool,
+    /// The seq of the last change applied; the next batch follows it.
+    pub(super) last_seq: u64,
 }
 
 impl Room {
@@ -80,8 +91,11 @@ impl Room {
                 history: VecDeque::new(),
                 history_keep,
                 stored: false,
+            }),
+            commits: Mutex::new(CommitQueue {
                 waiting: Vec::new(),
                 committing: false,
+                last_seq: 0,
             }),
         }
     }
@@ -108,8 +122,11 @@ impl Room {
                 history,
                 history_keep,
                 stored: true,
+            }),
+            commits: Mutex::new(CommitQueue {
                 waiting: Vec::new(),
                 committing: false,
+                last_seq: restored.last_seq,
             }),
         }
     }
@@ -141,6 +158,19 @@ impl Room {
         self.state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(super) fn commits(&self) -> MutexGuard<'_, CommitQueue> {
+        self.commits
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Whether the room must stay when empty: a durable store holds it, or a
+    /// change to it is still being stored. Takes the commit queue's lock
+    /// inside the state's, in the documented order.
+    pub(super) fn is_kept(&self, state: &RoomState) -> bool {
+        state.stored || self.commits().committing
     }
 
     /// The room's numbering.
@@ -185,12 +215,6 @@ impl RoomState {
 
     pub(super) fn is_empty(&self) -> bool {
         self.members.is_empty()
-    }
-
-    /// Whether the room must stay when empty: a durable store holds it, or a
-    /// change to it is still being stored.
-    pub(super) fn is_kept(&self) -> bool {
-        self.stored || self.committing
     }
 
     pub(super) fn contains(&self, client: &Client) -> bool {

@@ -28,7 +28,7 @@ use crate::protocol::frames::{Event, Message};
 use crate::protocol::names::{Nick, RoomName};
 use crate::protocol::time;
 
-use super::room::Room;
+use super::room::{CommitQueue, Room};
 use super::store::{Batch, Completion, Record, RecordKind, Store};
 
 /// Most records one batch of a room carries to the store.
@@ -137,18 +137,18 @@ impl Sequencer {
     ) -> Pending {
         let (reply, pending) = oneshot::channel();
         let first = {
-            let mut state = room.lock();
-            state.waiting.push(Queued {
+            let mut queue = room.commits();
+            queue.waiting.push(Queued {
                 change,
                 respond,
                 reply,
             });
-            if state.committing {
+            if queue.committing {
                 // The batch in flight takes this one along when it finishes.
                 None
             } else {
-                state.committing = true;
-                Some(next_batch(room, &mut state))
+                queue.committing = true;
+                Some(next_batch(room, &mut queue))
             }
         };
         if let Some(batch) = first {
@@ -191,6 +191,7 @@ impl Sequencer {
             waiters,
         } = in_flight;
         let durable = self.store.is_durable();
+        let mut last_seq = None;
         let mut state = room.lock();
         for (index, (record, waiter)) in batch.records.into_iter().zip(waiters).enumerate() {
             if index >= kept {
@@ -201,6 +202,7 @@ impl Sequencer {
                 RecordKind::Message => {
                     let seq = record.seq.expect("a message record has a seq");
                     state.apply_message(seq, &record.frame, durable);
+                    last_seq = Some(seq);
                 }
                 RecordKind::Topic(topic) => state.apply_topic(topic, durable),
             }
@@ -211,12 +213,17 @@ impl Sequencer {
                 ts: record.ts,
             }));
         }
-        if state.waiting.is_empty() {
-            state.committing = false;
+        drop(state);
+        let mut queue = room.commits();
+        if let Some(seq) = last_seq {
+            queue.last_seq = seq;
+        }
+        if queue.waiting.is_empty() {
+            queue.committing = false;
             return None;
         }
-        let next = next_batch(&room, &mut state);
-        drop(state);
+        let next = next_batch(&room, &mut queue);
+        drop(queue);
         Some(next)
     }
 }
@@ -225,11 +232,11 @@ impl Sequencer {
 /// frames. Only one batch of a room is in flight, so the next seq always
 /// follows the last one applied; seqs of a batch that was not stored are
 /// simply given again.
-fn next_batch(room: &Arc<Room>, state: &mut super::room::RoomState) -> InFlight {
-    let take = state.waiting.len().min(MAX_BATCH);
-    let queued: Vec<Queued> = state.waiting.drain(..take).collect();
+fn next_batch(room: &Arc<Room>, queue: &mut CommitQueue) -> InFlight {
+    let take = queue.waiting.len().min(MAX_BATCH);
+    let queued: Vec<Queued> = queue.waiting.drain(..take).collect();
     let epoch = room.epoch().clone();
-    let mut seq = state.last_seq();
+    let mut seq = queue.last_seq;
     let mut records = Vec::with_capacity(queued.len());
     let mut waiters = Vec::with_capacity(queued.len());
     for Queued {
