@@ -1,8 +1,8 @@
 //! The server's shared directory: who is connected under which nick, and which
-//! rooms exist. Lock order is always directory, then room, then a client's own
-//! small locks (nick, outbox), so no two paths can wait on each other. Messages
-//! only take their room's lock: the directory is for joins, leaves, nick changes
-//! and lookups.
+//! rooms exist. Lock order is always directory, then room (its state, then its
+//! commit queue), then a client's own small locks (nick, outbox), so no two
+//! paths can wait on each other. Messages only take their room's locks: the
+//! directory is for joins, leaves, nick changes and lookups.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Range;
