@@ -12,14 +12,7 @@ use serde_json::json;
 async fn messages_acknowledged_before_a_sigkill_are_all_there_after_a_restart() {
     const N: u64 = 100;
     let tmp = tempfile::tempdir().unwrap();
-    let logs = tmp.path().join("logs");
-    let config = write_binary_config(
-        tmp.path(),
-        &format!(
-            "[limits]\n{NO_RATE_LIMIT}\n{}",
-            log_table(&logs, "fsync = \"always\"")
-        ),
-    );
+    let (logs, config) = write_logged_config(tmp.path(), "fsync = \"always\"");
     let mut server = BinaryServer::start(&config).await;
     let mut alice = server.client("alice").await;
     alice.join("r").await;

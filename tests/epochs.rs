@@ -50,15 +50,21 @@ fn epoch_of(frame: &Value) -> String {
     epoch
 }
 
+/// alice, registered, in `room`, having posted `texts`: her client, the room's
+/// epoch and the last seq she saw.
+async fn alice_posted(server: &TestServer, room: &str, texts: &[&str]) -> (Client, String, u64) {
+    let mut alice = registered(server, "alice").await;
+    let epoch = epoch_of(&alice.join(room).await);
+    let seen = post_all(&mut alice, room, texts).await;
+    (alice, epoch, seen)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_restart_without_a_log_a_rejoin_gets_the_whole_new_numbering() {
     let tmp = tempfile::tempdir().unwrap();
     let state = tmp.path().join("state");
     let server = TestServer::start_in(&state, "").await;
-    let mut alice = registered(&server, "alice").await;
-    let first = alice.join("general").await;
-    let old_epoch = epoch_of(&first);
-    let seen = post_all(&mut alice, "general", &["one", "two", "three"]).await;
+    let (alice, old_epoch, seen) = alice_posted(&server, "general", &["one", "two", "three"]).await;
     assert_eq!(seen, 3);
     drop(alice);
     server.shutdown().await;
@@ -91,10 +97,7 @@ async fn after_a_restart_without_a_log_a_rejoin_gets_the_whole_new_numbering() {
 #[tokio::test]
 async fn a_room_dropped_and_created_again_is_a_new_numbering() {
     let server = TestServer::start("").await;
-    let mut alice = registered(&server, "alice").await;
-    let first = alice.join("pop-up").await;
-    let old_epoch = epoch_of(&first);
-    let seen = post_all(&mut alice, "pop-up", &["a", "b"]).await;
+    let (mut alice, old_epoch, seen) = alice_posted(&server, "pop-up", &["a", "b"]).await;
     alice
         .request(json!({"type": "leave", "room": "pop-up"}))
         .await;
@@ -117,10 +120,7 @@ async fn a_room_dropped_and_created_again_is_a_new_numbering() {
 #[tokio::test]
 async fn history_with_a_stale_epoch_is_refused_naming_the_current_one() {
     let server = TestServer::start("").await;
-    let mut alice = registered(&server, "alice").await;
-    let joined = alice.join("r").await;
-    let epoch = epoch_of(&joined);
-    post_all(&mut alice, "r", &["x", "y"]).await;
+    let (mut alice, epoch, _) = alice_posted(&server, "r", &["x", "y"]).await;
 
     let refused = alice
         .request(
@@ -156,11 +156,7 @@ struct LoggedRoom {
 
 async fn logged_room(topic: &str, count: u64) -> LoggedRoom {
     let tmp = tempfile::tempdir().unwrap();
-    let logs = tmp.path().join("logs");
-    let config = write_binary_config(
-        tmp.path(),
-        &format!("[limits]\n{NO_RATE_LIMIT}\n{}", log_table(&logs, "")),
-    );
+    let (logs, config) = write_logged_config(tmp.path(), "");
     let server = BinaryServer::start(&config).await;
     let mut alice = server.client("alice").await;
     let epoch = epoch_of(&alice.join("general").await);

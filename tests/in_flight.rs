@@ -53,11 +53,7 @@ async fn a_client_that_only_posts_keeps_the_server_memory_flat_and_every_answer_
     const WARM_UP_BURSTS: u64 = 5;
     const BURSTS: u64 = 40;
     let tmp = tempfile::tempdir().unwrap();
-    let logs = tmp.path().join("logs");
-    let config = write_binary_config(
-        tmp.path(),
-        &format!("[limits]\n{NO_RATE_LIMIT}\n{}", log_table(&logs, "")),
-    );
+    let (_, config) = write_logged_config(tmp.path(), "");
     let server = BinaryServer::start(&config).await;
     let mut bot = server.client("bot").await;
     bot.join("firehose").await;
@@ -85,14 +81,7 @@ async fn a_client_that_only_posts_keeps_the_server_memory_flat_and_every_answer_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipelined_requests_across_rooms_are_carried_out_as_if_one_at_a_time() {
     let tmp = tempfile::tempdir().unwrap();
-    let logs = tmp.path().join("logs");
-    let config = write_binary_config(
-        tmp.path(),
-        &format!(
-            "[limits]\n{NO_RATE_LIMIT}\n{}",
-            log_table(&logs, "fsync = \"always\"")
-        ),
-    );
+    let (_, config) = write_logged_config(tmp.path(), "fsync = \"always\"");
     let server = BinaryServer::start(&config).await;
     let mut bot = server.client("bot").await;
     bot.join("a").await;

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::Client;
+use super::NO_RATE_LIMIT;
 
 /// `confab server --config FILE` running as a child process, its stderr log lines
 /// collected as they come. Killed (SIGKILL) when dropped.
@@ -33,6 +34,18 @@ pub fn write_binary_config(dir: &Path, extra: &str) -> PathBuf {
     );
     std::fs::write(&path, text).expect("write config");
     path
+}
+
+/// A config for the binary with rate limits lifted and the message log on in
+/// `dir/logs` (`log_extra`: more keys of the `[log]` table). Returns the log
+/// directory and the config file.
+pub fn write_logged_config(dir: &Path, log_extra: &str) -> (PathBuf, PathBuf) {
+    let logs = dir.join("logs");
+    let extra = format!(
+        "[limits]\n{NO_RATE_LIMIT}\n{}",
+        super::logs::log_table(&logs, log_extra)
+    );
+    (logs, write_binary_config(dir, &extra))
 }
 
 /// `confab server --config FILE` with plain logs on a piped stderr.
