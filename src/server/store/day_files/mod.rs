@@ -45,7 +45,7 @@ use super::{Batch, Completion, Done, RestoredRoom, Store, StoreFuture};
 pub use files::PRIVATE_DIR;
 
 use files::Day;
-use writer::{Command, Writer};
+use writer::{Answer, Command, Writer};
 
 /// How often an idle writer wakes up to check for fsyncs and retention when the
 /// fsync policy does not ask for more often.
@@ -216,11 +216,11 @@ impl Store for DayFileStore {
         let batch = batch.clone();
         let queue = self.queue.clone();
         Completion::Later(Box::new(move |done: Done| {
-            if let Err(refused) = queue.send(Command::Append { batch, done }) {
+            let done = Answer::new(done);
+            if queue.send(Command::Append { batch, done }).is_err() {
+                // The refused command is dropped here, and its answer with it:
+                // the batch is told that nothing was stored.
                 warn!("the message log writer has stopped; refusing the records");
-                if let Command::Append { done, .. } = refused.0 {
-                    done(0);
-                }
             }
         }))
     }

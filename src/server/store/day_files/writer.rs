@@ -50,7 +50,7 @@ const MAX_OPEN_FILES: usize = 256;
 /// What the writer's queue carries.
 pub(super) enum Command {
     /// A room's records; `done` is told how many were stored.
-    Append { batch: Batch, done: Done },
+    Append { batch: Batch, done: Answer },
     /// A private message event; the answer is whether it was stored.
     Private {
         frame: Frame,
@@ -61,6 +61,32 @@ pub(super) enum Command {
     Wake,
     /// Write what is queued, make it durable, seal the ledgers, and end.
     Stop,
+}
+
+/// A batch's completion, told exactly once: how many records were stored, or,
+/// if the writer never gets to the batch (it stopped, or its thread died),
+/// that none was, so the room's waiting changes are refused instead of
+/// waiting for ever.
+pub(super) struct Answer(Option<Done>);
+
+impl Answer {
+    pub(super) fn new(done: Done) -> Answer {
+        Answer(Some(done))
+    }
+
+    pub(super) fn tell(mut self, kept: Kept) {
+        if let Some(done) = self.0.take() {
+            done(kept);
+        }
+    }
+}
+
+impl Drop for Answer {
+    fn drop(&mut self) {
+        if let Some(done) = self.0.take() {
+            done(0);
+        }
+    }
 }
 
 struct OpenFile {
@@ -160,7 +186,7 @@ impl Writer {
     /// answers (an answer means durable per the policy).
     fn commit(&mut self, round: &mut Vec<Command>) {
         let mut private: Vec<(Frame, String, oneshot::Sender<bool>)> = Vec::new();
-        let mut completions: Vec<(Done, Kept)> = Vec::new();
+        let mut completions: Vec<(Answer, Kept)> = Vec::new();
         for command in round.drain(..) {
             match command {
                 Command::Append { batch, done } => {
@@ -200,8 +226,8 @@ impl Writer {
         }
         // Last, once every file of the round is written: each completion fans
         // its records out and may queue its room's next batch for the next round.
-        for (done, kept) in completions {
-            done(kept);
+        for (answer, kept) in completions {
+            answer.tell(kept);
         }
     }
 
