@@ -608,3 +608,19 @@ fn close(policy: FsyncPolicy, open: OpenFile) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_is_told_once_and_nothing_stored_when_dropped_untold() {
+        let (told, heard) = std::sync::mpsc::channel();
+        Answer::new(Box::new(move |kept| told.send(kept).unwrap())).tell(3);
+        assert_eq!(heard.try_iter().collect::<Vec<_>>(), [3]);
+
+        let (told, heard) = std::sync::mpsc::channel();
+        drop(Answer::new(Box::new(move |kept| told.send(kept).unwrap())));
+        assert_eq!(heard.try_iter().collect::<Vec<_>>(), [0]);
+    }
+}
