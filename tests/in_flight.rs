@@ -8,16 +8,6 @@ mod common;
 use common::*;
 use serde_json::json;
 
-/// Resident memory of a process, in KiB, from /proc.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("a VmRSS line")
-}
-
 /// Sends `count` room messages without waiting, then reads their answers:
 /// each echo, then its `ok`, in request order, seqs following on from `seq`.
 async fn burst(client: &mut Client, room: &str, count: u64, first_id: u64, seq: &mut u64) {
@@ -61,11 +51,11 @@ async fn a_client_that_only_posts_keeps_the_server_memory_flat_and_every_answer_
     for n in 0..WARM_UP_BURSTS {
         burst(&mut bot, "firehose", BURST, n * BURST, &mut seq).await;
     }
-    let warm = rss_kib(server.pid());
+    let warm = server.rss_kib();
     for n in WARM_UP_BURSTS..BURSTS {
         burst(&mut bot, "firehose", BURST, n * BURST, &mut seq).await;
     }
-    let after = rss_kib(server.pid());
+    let after = server.rss_kib();
     assert_eq!(seq, BURSTS * BURST);
     // Before the bound, each message left ~280 bytes behind: 35,000 messages
     // would have grown the server by ~9.6 MB. Allow allocator noise only.

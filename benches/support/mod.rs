@@ -1,7 +1,8 @@
 //! What the benchmarks share: the real `confab` binary started as a child
 //! process on loopback (its address and fingerprint read from its log), the
 //! client config pinning its certificate (the tests' own, included from
-//! `tests/common/tls.rs`), and JSON frames over the client's TLS halves.
+//! `tests/common/tls.rs`), its resident memory (`tests/common/process.rs`), and
+//! JSON frames over the client's TLS halves.
 
 #![allow(dead_code)]
 
@@ -17,6 +18,9 @@ use tokio::net::TcpStream;
 #[path = "../../tests/common/tls.rs"]
 mod tls;
 pub use tls::pinned_client_config;
+
+#[path = "../../tests/common/process.rs"]
+mod process;
 
 pub type Lines = tokio::io::Lines<
     AsyncBufReader<tokio::io::ReadHalf<tokio_rustls::client::TlsStream<TcpStream>>>,
@@ -100,13 +104,7 @@ impl ServerProcess {
 
     /// The server's resident memory, in KiB.
     pub fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("read /proc status");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmRSS in /proc status")
+        process::rss_kib(self.child.id())
     }
 }
 

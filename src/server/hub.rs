@@ -231,12 +231,12 @@ impl Hub {
                 (HistoryPage::After(if gone { 0 } else { seq }), history_max)
             }
         };
-        let plan = state.plan(epoch, page, limit, store.oldest_seq(name, epoch));
+        let plan = state.plan(page, limit, store.oldest_seq(name, epoch));
         let ok = JoinOk {
             room: name.clone(),
             topic: state.topic().to_owned(),
             members: state.member_nicks(),
-            epoch: plan.epoch,
+            epoch: epoch.clone(),
             history: plan.memory,
             more: plan.more,
         };

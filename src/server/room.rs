@@ -1,9 +1,9 @@
 //! One room: its members, topic, epoch, `seq` counter, in-memory history, and
 //! (under a lock of its own) the queue of changes waiting for the sequencer. A
-//! room's lock is held while
-//! a stored record is applied and queued to every member, so every member sees
-//! the room's records in `seq` order. Queuing never waits (see `outbox`), so
-//! the lock is held for a bounded, I/O-free moment; storing happens outside it.
+//! room's lock is held while a stored record is applied and queued to every
+//! member, so every member sees the room's records in `seq` order. Queuing
+//! never waits (see `outbox`), so the lock is held for a bounded, I/O-free
+//! moment; storing happens outside it.
 //!
 //! History older than what memory holds is read from the store, outside the
 //! lock ([`Plan::stored`]).
@@ -26,8 +26,6 @@ use super::store::RestoredRoom;
 /// older part (a `seq` range) to read from the store.
 #[derive(Debug)]
 pub struct Plan {
-    /// The numbering the page's seqs belong to.
-    pub epoch: Epoch,
     /// Messages older than memory's, to read from the store; empty when none.
     pub stored: Range<u64>,
     /// The messages memory holds for the page, oldest first.
@@ -73,7 +71,9 @@ pub(super) struct CommitQueue {
     /// A batch of this room is with the store: the next waits its turn, so the
     /// store sees each room's records in seq order and without gaps.
     pub(super) committing: bool,
-    /// The seq of the last change applied; the next batch follows it.
+    /// The seq of the last change applied; the next batch follows it. A copy
+    /// of the state's `last_seq`, both set in `Sequencer::finish`, so that
+    /// queuing a change never takes the state's lock.
     pub(super) last_seq: u64,
 }
 
@@ -200,7 +200,7 @@ impl Room {
     /// A page for the `history` request when older messages may be in the
     /// store from `oldest_stored` on.
     pub fn plan(&self, page: HistoryPage, limit: usize, oldest_stored: Option<u64>) -> Plan {
-        self.lock().plan(&self.epoch, page, limit, oldest_stored)
+        self.lock().plan(page, limit, oldest_stored)
     }
 }
 
@@ -282,13 +282,7 @@ impl RoomState {
     /// `oldest_stored` on) the store: the part memory holds is taken now, under
     /// the lock; the older part is left for the caller to read from the store.
     /// Stored records were stored before they were applied, and never change.
-    pub(super) fn plan(
-        &self,
-        epoch: &Epoch,
-        page: HistoryPage,
-        limit: usize,
-        oldest_stored: Option<u64>,
-    ) -> Plan {
+    pub(super) fn plan(&self, page: HistoryPage, limit: usize, oldest_stored: Option<u64>) -> Plan {
         // Half-open seq ranges: [lo, hi) exists, [start, end) is the page.
         let hi = self.last_seq + 1;
         let first_in_memory = self.first_seq();
@@ -312,7 +306,6 @@ impl RoomState {
         };
         let index = |seq: u64| (seq.max(first_in_memory) - first_in_memory) as usize;
         Plan {
-            epoch: epoch.clone(),
             stored: start..end.min(first_in_memory).max(start),
             memory: self
                 .history

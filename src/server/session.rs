@@ -670,7 +670,7 @@ impl Session {
             id,
             HistoryOk {
                 room,
-                epoch: plan.epoch,
+                epoch: current.clone(),
                 messages,
                 more: plan.more,
             },

@@ -150,9 +150,9 @@ impl BinaryServer {
         client
     }
 
-    /// The server process's id.
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("running").id()
+    /// The server's resident memory, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        super::process::rss_kib(self.child.as_ref().expect("running").id())
     }
 
     /// Sends `signal` (e.g. "-HUP") to the process.

@@ -13,6 +13,8 @@
 //! - `logs`: message-log files on disk.
 //! - `binary`: the `confab` binary as a child process ([`BinaryServer`],
 //!   [`run_confab`]).
+//! - `process`: a process's resident memory; the benchmarks include this file
+//!   too.
 
 // Each test binary compiles this module on its own and uses a different subset
 // of the helpers.
@@ -22,9 +24,10 @@ mod binary;
 mod client;
 mod frames;
 mod logs;
+mod process;
 mod server;
 mod tls;
 
 // A binary that uses nothing of a submodule would see its re-export as unused.
 #[allow(unused_imports)]
-pub use self::{binary::*, client::*, frames::*, logs::*, server::*, tls::*};
+pub use self::{binary::*, client::*, frames::*, logs::*, process::*, server::*, tls::*};

@@ -188,11 +188,6 @@ impl DayFileStore {
         };
         Ok((store, rooms))
     }
-
-    /// The log directory.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
 }
 
 /// Start-up must fail now, naming the directory, rather than at the first message.
