@@ -94,7 +94,7 @@ const SERVER_SECTIONS: &[Section] = &[
         "SIGNALS",
         &[
             ("SIGHUP", "Reload: read the configuration file again and apply it without dropping anyone (server_name, motd, password, log_level, shutdown_timeout, the limits, the configured rooms and their topics, and the certificate and key, which are read again even when their paths did not change); reopen the message log files and seal each logged room's ledger (DIR/ROOM/state.json), so a day file logrotate moved away cannot make a room reuse seqs. Listeners, state_dir, log_format and [log] take a restart: a warning names each one that changed. A file that does not parse, or a certificate that does not load, is refused whole and the running configuration stays. See confab.toml(5), RELOADING."),
-            ("SIGTERM, SIGINT", "Shut down gracefully: stop accepting, send every client bye \"server shutting down\", send what is queued, close, and exit 0 within shutdown_timeout."),
+            ("SIGTERM, SIGINT", "Shut down gracefully: stop accepting, send every client bye \"server shutting down\", send what is queued, close, and exit 0 within shutdown_timeout. A second SIGTERM or SIGINT during that shutdown exits at once, with status 1."),
         ],
     ),
     (

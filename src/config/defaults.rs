@@ -58,6 +58,8 @@ impl Default for Limits {
             outbound_queue_bytes: 1 << 20,
             rate_burst: 50,
             rate_per_second: 10.0,
+            ping_rate_burst: 100,
+            ping_rate_per_second: 20.0,
             handshake_timeout: Duration::from_secs(10),
             registration_timeout: Duration::from_secs(30),
             ping_interval: Duration::from_secs(60),

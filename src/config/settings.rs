@@ -160,6 +160,10 @@ pub struct Limits {
     pub rate_burst: u32,
     /// Request bucket refill rate, above 0.
     pub rate_per_second: f64,
+    /// `ping` bucket size per connection (pings have a bucket of their own).
+    pub ping_rate_burst: u32,
+    /// `ping` bucket refill rate, above 0.
+    pub ping_rate_per_second: f64,
     /// Time allowed for the TLS handshake.
     #[serde(deserialize_with = "duration::deserialize")]
     pub handshake_timeout: Duration,

@@ -48,6 +48,8 @@ history_on_join = 10
 outbound_queue_bytes = 65536
 rate_burst = 20
 rate_per_second = 5
+ping_rate_burst = 40
+ping_rate_per_second = 8
 handshake_timeout = "5s"
 registration_timeout = "20s"
 ping_interval = "30s"
@@ -171,6 +173,8 @@ fn a_full_config_parses_into_its_values() {
             outbound_queue_bytes: 65536,
             rate_burst: 20,
             rate_per_second: 5.0,
+            ping_rate_burst: 40,
+            ping_rate_per_second: 8.0,
             handshake_timeout: Duration::from_secs(5),
             registration_timeout: Duration::from_secs(20),
             ping_interval: Duration::from_secs(30),
@@ -219,7 +223,7 @@ fn config_keys_are_exactly_the_keys_of_the_full_example() {
     let mut listed: Vec<String> = config_keys().iter().map(ToString::to_string).collect();
     listed.sort();
     assert_eq!(found, listed);
-    assert_eq!(listed.len(), 34);
+    assert_eq!(listed.len(), 36);
 }
 
 #[test]
@@ -296,6 +300,8 @@ fn limits_must_be_sane() {
         ("rate_burst = 0", "limits.rate_burst"),
         ("rate_per_second = 0.0", "limits.rate_per_second"),
         ("rate_per_second = nan", "limits.rate_per_second"),
+        ("ping_rate_burst = 0", "limits.ping_rate_burst"),
+        ("ping_rate_per_second = -1.0", "limits.ping_rate_per_second"),
         ("max_line_bytes = 1023", "limits.max_line_bytes"),
         ("max_text_bytes = 20000", "limits.max_text_bytes"),
         ("max_text_bytes = 0", "limits.max_text_bytes"),
@@ -311,7 +317,7 @@ fn limits_must_be_sane() {
             "{line}: {err}"
         );
     }
-    assert_eq!(cases.len(), 14);
+    assert_eq!(cases.len(), 16);
 }
 
 #[test]

@@ -100,6 +100,7 @@ fn check_limits(l: &Limits, c: &Checker) -> Result<(), ConfigError> {
         ("limits.history_keep", l.history_keep),
         ("limits.history_max", l.history_max),
         ("limits.rate_burst", l.rate_burst as usize),
+        ("limits.ping_rate_burst", l.ping_rate_burst as usize),
     ];
     if let Some((key, _)) = counts.iter().find(|(_, value)| *value == 0) {
         return Err(c.invalid(*key, "must be at least 1"));
@@ -128,11 +129,14 @@ fn check_limits(l: &Limits, c: &Checker) -> Result<(), ConfigError> {
             ),
         ));
     }
-    if !(l.rate_per_second.is_finite() && l.rate_per_second > 0.0) {
-        return Err(c.invalid(
-            "limits.rate_per_second",
-            format!("must be a number above 0, not {}", l.rate_per_second),
-        ));
+    let rates = [
+        ("limits.rate_per_second", l.rate_per_second),
+        ("limits.ping_rate_per_second", l.ping_rate_per_second),
+    ];
+    for (key, rate) in rates {
+        if !(rate.is_finite() && rate > 0.0) {
+            return Err(c.invalid(key, format!("must be a number above 0, not {rate}")));
+        }
     }
     check_timeouts(l, c)
 }

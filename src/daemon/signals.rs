@@ -1,5 +1,7 @@
 //! The signals a daemon honours: SIGINT and SIGTERM start a graceful shutdown,
-//! SIGHUP reloads the configuration file and reopens the message log files.
+//! and a second one during that shutdown exits at once (someone wants it gone
+//! now, not after the drain deadline); SIGHUP reloads the configuration file
+//! and reopens the message log files.
 
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio_util::sync::CancellationToken;
@@ -40,14 +42,24 @@ impl Signals {
 
     /// Reloads on every SIGHUP until SIGINT or SIGTERM, which cancels
     /// `shutdown`. Reloads are carried out one at a time, in the order asked.
+    /// A second SIGINT or SIGTERM while the shutdown runs ends the process at
+    /// once, with exit status 1.
     pub async fn handle(mut self, shutdown: CancellationToken, reload: Reload) {
         loop {
             tokio::select! {
-                _ = self.interrupt.recv() => return stop(&shutdown, "SIGINT"),
-                _ = self.terminate.recv() => return stop(&shutdown, "SIGTERM"),
+                _ = self.interrupt.recv() => break stop(&shutdown, "SIGINT"),
+                _ = self.terminate.recv() => break stop(&shutdown, "SIGTERM"),
                 _ = self.hangup.recv() => reload.run().await,
             }
         }
+        let again = tokio::select! {
+            _ = self.interrupt.recv() => "SIGINT",
+            _ = self.terminate.recv() => "SIGTERM",
+        };
+        // What the store holds is what it holds: with fsync "always" every
+        // acknowledged message is already on disk.
+        warn!("{again} during the shutdown: exiting at once");
+        std::process::exit(1);
     }
 }
 

@@ -226,9 +226,21 @@ fn put_target(put: &mut impl FnMut(&str, Value), target: &Target) {
 pub struct Envelope {
     /// The id to echo; `None` when absent or invalid.
     pub id: Option<RequestId>,
-    /// `ping` and `quit` take no token from the rate limiter.
-    pub rate_exempt: bool,
+    /// Which rate limit the request counts against.
+    pub rate: RateClass,
     pub request: Result<Request, ProtocolError>,
+}
+
+/// The rate limit a request counts against, read off its `type` alone, so that
+/// a malformed request counts like a well-formed one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateClass {
+    /// The connection's request bucket.
+    Requests,
+    /// A separate, more generous bucket: a `ping` is cheap, but not free.
+    Pings,
+    /// `quit` is never limited: leaving must always work.
+    Exempt,
 }
 
 impl Envelope {
@@ -236,7 +248,7 @@ impl Envelope {
     pub fn rejected(error: ProtocolError) -> Envelope {
         Envelope {
             id: None,
-            rate_exempt: false,
+            rate: RateClass::Requests,
             request: Err(error),
         }
     }
@@ -277,13 +289,17 @@ fn parse_object(object: &Map<String, Value>, max_text_bytes: usize) -> Envelope 
     let Some(Value::String(kind)) = object.get("type") else {
         return Envelope {
             id,
-            rate_exempt: false,
+            rate: RateClass::Requests,
             request: Err(bad_request("`type` must be a string")),
         };
     };
     Envelope {
         id,
-        rate_exempt: kind == "ping" || kind == "quit",
+        rate: match kind.as_str() {
+            "ping" => RateClass::Pings,
+            "quit" => RateClass::Exempt,
+            _ => RateClass::Requests,
+        },
         request: parse_request(kind, &Fields(object), max_text_bytes),
     }
 }
@@ -679,10 +695,13 @@ mod tests {
     }
 
     #[test]
-    fn rate_exemption_is_for_ping_and_quit() {
-        assert!(parse(r#"{"type":"ping"}"#).rate_exempt);
-        assert!(parse(r#"{"type":"quit","reason":5}"#).rate_exempt);
-        assert!(!parse(r#"{"type":"rooms"}"#).rate_exempt);
+    fn pings_have_their_own_limit_and_quit_none() {
+        assert_eq!(parse(r#"{"type":"ping"}"#).rate, RateClass::Pings);
+        assert_eq!(
+            parse(r#"{"type":"quit","reason":5}"#).rate,
+            RateClass::Exempt
+        );
+        assert_eq!(parse(r#"{"type":"rooms"}"#).rate, RateClass::Requests);
     }
 
     /// xorshift64*: a seeded, dependency-free source of arbitrary input.

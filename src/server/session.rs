@@ -32,7 +32,9 @@ use crate::protocol::frames::{
     NickOk, RoomOk, RoomsOk, TopicOk, WhoOk,
 };
 use crate::protocol::names::{Nick, RoomName};
-use crate::protocol::request::{parse_line, Envelope, HistoryPage, Request, RequestId, Target};
+use crate::protocol::request::{
+    parse_line, Envelope, HistoryPage, RateClass, Request, RequestId, Target,
+};
 use crate::protocol::{time, ProtocolError, PROTOCOL_VERSION};
 
 use super::hub::{Client, JoinHistory};
@@ -157,6 +159,8 @@ struct Session {
     /// The rooms this connection is in.
     rooms: BTreeMap<RoomName, Arc<Room>>,
     rate: RateLimiter,
+    /// `ping`s have a bucket of their own: cheap, but not free.
+    ping_rate: RateLimiter,
     /// Room messages handed to the sequencer and not yet answered, oldest
     /// first; at most [`MAX_IN_FLIGHT`], all to the same room.
     in_flight: VecDeque<InFlight>,
@@ -189,7 +193,9 @@ impl Session {
         outbox: Arc<Outbox>,
     ) -> Session {
         let limits = &settings.limits;
-        let rate = RateLimiter::new(limits.rate_burst, limits.rate_per_second, Instant::now());
+        let now = Instant::now();
+        let rate = RateLimiter::new(limits.rate_burst, limits.rate_per_second, now);
+        let ping_rate = RateLimiter::new(limits.ping_rate_burst, limits.ping_rate_per_second, now);
         Session {
             peer,
             shared,
@@ -199,6 +205,7 @@ impl Session {
             client: None,
             rooms: BTreeMap::new(),
             rate,
+            ping_rate,
             in_flight: VecDeque::new(),
         }
     }
@@ -332,14 +339,15 @@ impl Session {
             }),
             Line::Text(bytes) => parse_line(&bytes, limits.max_text_bytes)?,
         };
-        let Envelope {
-            id,
-            rate_exempt,
-            request,
-        } = envelope;
+        let Envelope { id, rate, request } = envelope;
         let id = id.as_ref();
-        if !rate_exempt {
-            match self.rate.check(Instant::now()) {
+        let bucket = match rate {
+            RateClass::Requests => Some(&mut self.rate),
+            RateClass::Pings => Some(&mut self.ping_rate),
+            RateClass::Exempt => None,
+        };
+        if let Some(bucket) = bucket {
+            match bucket.check(Instant::now()) {
                 Verdict::Allowed => {}
                 Verdict::Limited => {
                     self.respond(&frames::error(id, &ProtocolError::RateLimited))
@@ -525,6 +533,7 @@ impl Session {
                 Reply::ok(id, Empty {})
             }
             Request::Nick { nick } => {
+                reserved_for_the_server(&nick, &self.shared.settings())?;
                 let old = client.nick();
                 if hub.rename(&client, &nick, self.rooms.values())? {
                     info!(%old, new = %nick, "nick changed");
@@ -578,6 +587,7 @@ impl Session {
         // The settings in force now: a reload since the connection started
         // changes the password, the motd and the limits this client is told.
         let settings = self.shared.settings();
+        reserved_for_the_server(&nick, &settings)?;
         if let Some(expected) = &settings.password {
             if !password.is_some_and(|given| expected.matches(&given)) {
                 info!(peer = %self.peer, %nick, "wrong or missing password");
@@ -720,6 +730,19 @@ fn quit(id: Option<&RequestId>, reason: Option<String>) -> Reply {
             leave_reason: reason.unwrap_or_else(|| ByeReason::Quit.as_str().to_owned()),
         }),
     }
+}
+
+/// The server's own name is never a nick (in any case), so nothing a user
+/// does can pass for the server: a topic `by` the server's name comes from the
+/// configuration.
+fn reserved_for_the_server(nick: &Nick, settings: &Settings) -> Result<(), ProtocolError> {
+    if nick.as_str().eq_ignore_ascii_case(&settings.server_name) {
+        return Err(ProtocolError::BadNick(format!(
+            "nick {:?} is reserved: it is the server's name",
+            nick.as_str()
+        )));
+    }
+    Ok(())
 }
 
 /// The answer to a room message once the sequencer is done with it.

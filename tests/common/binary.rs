@@ -165,6 +165,12 @@ impl BinaryServer {
         assert!(status.success(), "kill {signal} {pid} failed");
     }
 
+    /// Waits (bounded by 30 s) for the process to exit on its own.
+    pub fn wait_for_exit(&mut self) -> std::process::ExitStatus {
+        let child = self.child.take().expect("running");
+        wait_bounded(child, "confab server").status
+    }
+
     /// SIGKILL, then waits for the process to be gone.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

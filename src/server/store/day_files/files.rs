@@ -3,11 +3,13 @@
 //! lines (the event frames as sent, plus an epoch marker before the first
 //! record a process appends to a file), and cutting a torn last line (an
 //! append interrupted by a crash) off a file, so that the next append starts
-//! on a line of its own and the rest of the log stays readable.
+//! on a line of its own and the rest of the log stays readable. Everything the
+//! log creates is owner-only (directories 0700, files 0600) whatever the
+//! umask: messages, private ones above all, are nobody else's to read.
 
-use std::fs::{self, File};
+use std::fs::{self, DirBuilder, File, OpenOptions};
 use std::io;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -145,6 +147,31 @@ pub fn cut_torn_tail(file: &File) -> io::Result<u64> {
     // Not one newline: the whole file is a single torn line.
     file.set_len(0)?;
     Ok(len)
+}
+
+/// Mode of every directory the log creates.
+const DIR_MODE: u32 = 0o700;
+
+/// Mode of every file the log creates.
+const FILE_MODE: u32 = 0o600;
+
+/// Creates `dir` (and any missing parent) owner-only. An umask can only take
+/// bits away, so the mode holds whatever the umask is.
+pub fn create_private_dir_all(dir: &Path) -> io::Result<()> {
+    DirBuilder::new().recursive(true).mode(DIR_MODE).create(dir)
+}
+
+/// Creates the one directory `dir` owner-only; fails if it exists.
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    DirBuilder::new().mode(DIR_MODE).create(dir)
+}
+
+/// Options that create a file owner-only (the mode only applies to a file
+/// the open creates).
+pub fn private_file() -> OpenOptions {
+    let mut options = File::options();
+    options.mode(FILE_MODE);
+    options
 }
 
 /// Makes a directory entry (a new file or subdirectory in `dir`) durable.

@@ -14,7 +14,7 @@
 //! Its name does not end in `.jsonl`, so rotation patterns for day files leave
 //! it alone.
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -65,7 +65,11 @@ pub fn write(room_dir: &Path, ledger: &Ledger, durable: bool) -> io::Result<()> 
     let mut bytes = serde_json::to_vec(ledger).map_err(io::Error::other)?;
     bytes.push(b'\n');
     {
-        let mut file = File::create(&aside)?;
+        let mut file = files::private_file()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&aside)?;
         file.write_all(&bytes)?;
         if durable {
             file.sync_data()?;

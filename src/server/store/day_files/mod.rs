@@ -142,7 +142,7 @@ impl DayFileStore {
         history_keep: usize,
     ) -> Result<(DayFileStore, Vec<RestoredRoom>), StoreError> {
         let dir = settings.dir.clone();
-        std::fs::create_dir_all(&dir).map_err(|source| StoreError::CreateDir {
+        files::create_private_dir_all(&dir).map_err(|source| StoreError::CreateDir {
             path: dir.clone(),
             source,
         })?;

@@ -390,7 +390,7 @@ impl Writer {
     /// A room's (or the private messages') directory, created if needed.
     fn room_dir(&self, target: &str) -> Result<PathBuf, (PathBuf, io::Error)> {
         let target_dir = self.dir.join(target);
-        match fs::create_dir(&target_dir) {
+        match files::create_private_dir(&target_dir) {
             // A new room directory must survive a crash along with its first file.
             Ok(()) if self.durable() => {
                 files::sync_dir(&self.dir).map_err(|e| (self.dir.clone(), e))?;
@@ -485,7 +485,7 @@ impl Writer {
         let path = files::day_file(&target_dir, day);
         let existed = path.exists();
         let fail = |e| (path.clone(), e);
-        let file = File::options()
+        let file = files::private_file()
             .read(true)
             .append(true)
             .create(true)
