@@ -39,6 +39,8 @@ key = "/etc/confab/key.pem"
 
 [limits]
 max_connections = 500
+max_pending_connections = 50
+max_connections_per_address = 4
 max_line_bytes = 8192
 max_text_bytes = 2048
 max_rooms = 8
@@ -162,6 +164,8 @@ fn a_full_config_parses_into_its_values() {
         s.limits,
         Limits {
             max_connections: 500,
+            max_pending_connections: 50,
+            max_connections_per_address: 4,
             max_line_bytes: 8192,
             max_text_bytes: 2048,
             max_rooms: 8,
@@ -219,7 +223,7 @@ fn config_keys_are_exactly_the_keys_of_the_full_example() {
     let mut listed: Vec<String> = config_keys().iter().map(ToString::to_string).collect();
     listed.sort();
     assert_eq!(found, listed);
-    assert_eq!(listed.len(), 34);
+    assert_eq!(listed.len(), 36);
 }
 
 #[test]
@@ -290,6 +294,14 @@ fn bad_durations_name_the_key() {
 fn limits_must_be_sane() {
     let cases = [
         ("max_connections = 0", "limits.max_connections"),
+        (
+            "max_pending_connections = 0",
+            "limits.max_pending_connections",
+        ),
+        (
+            "max_connections_per_address = 0",
+            "limits.max_connections_per_address",
+        ),
         ("max_rooms = 0", "limits.max_rooms"),
         ("history_keep = 0", "limits.history_keep"),
         ("history_max = 0", "limits.history_max"),
@@ -311,7 +323,7 @@ fn limits_must_be_sane() {
             "{line}: {err}"
         );
     }
-    assert_eq!(cases.len(), 14);
+    assert_eq!(cases.len(), 16);
 }
 
 #[test]
