@@ -182,6 +182,8 @@ async fn a_hello_that_finds_the_server_full_gets_bye_server_full() {
     // Both are taken on (as pending) before either says hello.
     let mut early = Client::connect(&server).await;
     let mut late = Client::connect(&server).await;
+    // Neither took a registered client's place yet: the late one is served.
+    assert_eq!(late.ping_roundtrip().await, Vec::<Value>::new());
     early.hello("early").await;
     late.send(json!({"type": "hello", "nick": "late", "id": 1}))
         .await;
