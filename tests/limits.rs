@@ -408,10 +408,13 @@ async fn a_client_that_never_starts_tls_is_closed_after_the_handshake_timeout() 
 
 #[tokio::test]
 async fn beyond_the_socket_ceiling_a_connection_is_closed_at_once() {
-    // max_connections 2: 2 clients, 16 more sockets to be told "server full",
-    // and beyond those 18 a socket is closed without a handshake.
-    let server =
-        TestServer::start("[limits]\nmax_connections = 2\nhandshake_timeout = \"60s\"\n").await;
+    // 2 pending connections (in their handshakes), 16 more sockets to be told
+    // "server full", and beyond those 18 a socket is closed without a
+    // handshake.
+    let server = TestServer::start(
+        "[limits]\nmax_connections = 2\nmax_pending_connections = 2\nhandshake_timeout = \"60s\"\n",
+    )
+    .await;
     let mut held = Vec::new();
     for _ in 0..18 {
         held.push(TcpStream::connect(server.addr()).await.unwrap());

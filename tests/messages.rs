@@ -547,7 +547,11 @@ async fn fifty_clients_see_the_same_thousand_messages_in_seq_order() {
     const CLIENTS: usize = 50;
     const PER_CLIENT: usize = 20;
     const TOTAL: usize = CLIENTS * PER_CLIENT;
-    let server = TestServer::start(&format!("[limits]\n{NO_RATE_LIMIT}")).await;
+    // All from 127.0.0.1: more than one address's default share.
+    let server = TestServer::start(&format!(
+        "[limits]\n{NO_RATE_LIMIT}max_connections_per_address = {CLIENTS}\n"
+    ))
+    .await;
     let barrier = Arc::new(tokio::sync::Barrier::new(CLIENTS));
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..CLIENTS {

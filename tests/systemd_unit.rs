@@ -308,10 +308,13 @@ fn unit_leaves_room_for_the_servers_own_limits() {
         defaults.shutdown_timeout
     );
 
-    // The server holds up to max_connections plus a tenth (at least 16) sockets
-    // before it closes newcomers at once; logs, listeners and epoll need more.
-    let max = Limits::default().max_connections;
-    let ceiling = max + (max / 10).max(16);
+    // The server holds up to max_connections registered clients,
+    // max_pending_connections still registering, and a tenth of
+    // max_connections (at least 16) being refused, before it closes
+    // newcomers at once; logs, listeners and epoll need more.
+    let limits = Limits::default();
+    let max = limits.max_connections;
+    let ceiling = max + limits.max_pending_connections + (max / 10).max(16);
     let nofile: usize = unit
         .service("LimitNOFILE")
         .parse()

@@ -44,9 +44,10 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts the server on a TLS listener on 127.0.0.1 with no rate limit and
-    /// large outbound queues; `extra` is appended to the `[limits]` table (and
-    /// may open tables of its own after it).
+    /// Starts the server on a TLS listener on 127.0.0.1 with no rate limit,
+    /// large outbound queues and no per-address limit to speak of (every
+    /// benchmark client comes from 127.0.0.1); `extra` is appended to the
+    /// `[limits]` table (and may open tables of its own after it).
     pub fn start(state: tempfile::TempDir, extra: &str) -> ServerProcess {
         let config = state.path().join("bench.toml");
         std::fs::write(
@@ -55,7 +56,7 @@ impl ServerProcess {
                 "state_dir = {:?}\nlog_level = \"warn,confab::server=info\"\n\
                  [[listen]]\naddr = \"127.0.0.1:0\"\n\
                  [limits]\nrate_burst = 1000000\nrate_per_second = 1000000.0\n\
-                 outbound_queue_bytes = 16777216\n{extra}",
+                 outbound_queue_bytes = 16777216\nmax_connections_per_address = 100000\n{extra}",
                 state.path()
             ),
         )

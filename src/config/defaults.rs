@@ -49,6 +49,8 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_connections: 10_000,
+            max_pending_connections: 1000,
+            max_connections_per_address: 32,
             max_line_bytes: 16_384,
             max_text_bytes: 4096,
             max_rooms: 64,

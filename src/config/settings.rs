@@ -140,8 +140,16 @@ pub struct ConfiguredRoom {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    /// Connections served at once; more get `bye` "server full".
+    /// Registered clients served at once (a successful `hello`); more get
+    /// `bye` "server full".
     pub max_connections: usize,
+    /// Connections still in their TLS handshake or before a successful
+    /// `hello`, counted apart from `max_connections`; more get `bye` "server
+    /// full".
+    pub max_pending_connections: usize,
+    /// Connections from one address (IPv4) or one /64 (IPv6), pending and
+    /// registered; more get `too_many_connections`.
+    pub max_connections_per_address: usize,
     /// Longest line a client may send, in bytes (at least 1024).
     pub max_line_bytes: usize,
     /// Longest message text, in bytes (at most `max_line_bytes`).

@@ -39,6 +39,8 @@ key = "/etc/confab/key.pem"
 
 [limits]
 max_connections = 500
+max_pending_connections = 50
+max_connections_per_address = 4
 max_line_bytes = 8192
 max_text_bytes = 2048
 max_rooms = 8
@@ -164,6 +166,8 @@ fn a_full_config_parses_into_its_values() {
         s.limits,
         Limits {
             max_connections: 500,
+            max_pending_connections: 50,
+            max_connections_per_address: 4,
             max_line_bytes: 8192,
             max_text_bytes: 2048,
             max_rooms: 8,
@@ -294,6 +298,14 @@ fn bad_durations_name_the_key() {
 fn limits_must_be_sane() {
     let cases = [
         ("max_connections = 0", "limits.max_connections"),
+        (
+            "max_pending_connections = 0",
+            "limits.max_pending_connections",
+        ),
+        (
+            "max_connections_per_address = 0",
+            "limits.max_connections_per_address",
+        ),
         ("max_rooms = 0", "limits.max_rooms"),
         ("history_keep = 0", "limits.history_keep"),
         ("history_max = 0", "limits.history_max"),

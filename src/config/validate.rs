@@ -95,6 +95,11 @@ fn checked_limits(mut limits: Limits, c: &Checker) -> Result<Limits, ConfigError
 fn check_limits(l: &Limits, c: &Checker) -> Result<(), ConfigError> {
     let counts = [
         ("limits.max_connections", l.max_connections),
+        ("limits.max_pending_connections", l.max_pending_connections),
+        (
+            "limits.max_connections_per_address",
+            l.max_connections_per_address,
+        ),
         ("limits.max_text_bytes", l.max_text_bytes),
         ("limits.max_rooms", l.max_rooms),
         ("limits.history_keep", l.history_keep),

@@ -137,6 +137,10 @@ pub enum ProtocolError {
     Unavailable(String),
     #[error("the room's numbering has changed; its current epoch is {current}")]
     EpochChanged { current: Epoch },
+    #[error("too many connections from your address (at most {max})")]
+    TooManyConnections { max: usize },
+    #[error("too many failed passwords from your address; try again in {wait_secs}s")]
+    AuthThrottled { wait_secs: u64 },
 }
 
 impl ProtocolError {
@@ -166,6 +170,8 @@ impl ProtocolError {
             ProtocolError::RateLimited => ErrorCode::RateLimited,
             ProtocolError::Unavailable(_) => ErrorCode::Unavailable,
             ProtocolError::EpochChanged { .. } => ErrorCode::EpochChanged,
+            ProtocolError::TooManyConnections { .. } => ErrorCode::TooManyConnections,
+            ProtocolError::AuthThrottled { .. } => ErrorCode::AuthThrottled,
         }
     }
 }
@@ -210,6 +216,8 @@ mod tests {
             ProtocolError::RateLimited,
             ProtocolError::Unavailable("x".into()),
             ProtocolError::EpochChanged { current: epoch },
+            ProtocolError::TooManyConnections { max: 1 },
+            ProtocolError::AuthThrottled { wait_secs: 1 },
         ];
         let codes: std::collections::HashSet<_> =
             errors.iter().map(ProtocolError::error_code).collect();

@@ -167,11 +167,15 @@ pub enum ByeReason {
     /// 1.1: the per-address connection limit.
     #[serde(rename = "too many connections from your address")]
     TooManyConnections,
+    /// 1.1: a password tried during its address's back-off (after the
+    /// `auth_throttled` error).
+    #[serde(rename = "auth throttled")]
+    AuthThrottled,
 }
 
 impl ByeReason {
     /// Every reason this build knows.
-    pub const ALL: [ByeReason; 9] = [
+    pub const ALL: [ByeReason; 10] = [
         ByeReason::Quit,
         ByeReason::Shutdown,
         ByeReason::IdleTimeout,
@@ -181,6 +185,7 @@ impl ByeReason {
         ByeReason::ServerFull,
         ByeReason::AuthFailed,
         ByeReason::TooManyConnections,
+        ByeReason::AuthThrottled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -194,6 +199,7 @@ impl ByeReason {
             ByeReason::ServerFull => "server full",
             ByeReason::AuthFailed => "auth failed",
             ByeReason::TooManyConnections => "too many connections from your address",
+            ByeReason::AuthThrottled => "auth throttled",
         }
     }
 

@@ -1,13 +1,9 @@
-//! Accepting connections: admission control, the TLS handshake (inside the
+//! Accepting connections: admission (see `admission.rs`: which sockets are
+//! taken on, and in which pool they count), the TLS handshake (inside the
 //! connection's own task, under the handshake timeout, so a slow handshake never
 //! holds up the accept loop), and handing the stream to a session.
-//!
-//! Two bounds: up to `max_connections` clients are served; a few more sockets are
-//! let through their handshake only to be told `bye` "server full"; beyond that
-//! ceiling a socket is closed at once, so a connection flood cannot exhaust memory.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,71 +12,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
+use super::admission::Ticket;
 use super::session;
 use super::Shared;
-
-/// Sockets allowed beyond `max_connections`, just to be told the server is full.
-fn refusal_headroom(max_connections: usize) -> usize {
-    (max_connections / 10).max(16)
-}
-
-/// The two connection bounds, as counters rather than semaphores so a config
-/// reload can move `max_connections` either way: connections already over a
-/// lowered bound stay, and newcomers wait for the count to fall below it.
-#[derive(Debug)]
-pub(super) struct Admission {
-    max_clients: AtomicUsize,
-    clients: AtomicUsize,
-    sockets: AtomicUsize,
-}
-
-/// Held for a connection's lifetime; counts it until dropped.
-struct Ticket {
-    admission: Arc<Admission>,
-    /// False for a connection only let in to be told the server is full.
-    client: bool,
-}
-
-impl Drop for Ticket {
-    fn drop(&mut self) {
-        self.admission.sockets.fetch_sub(1, Ordering::AcqRel);
-        if self.client {
-            self.admission.clients.fetch_sub(1, Ordering::AcqRel);
-        }
-    }
-}
-
-impl Admission {
-    pub(super) fn new(max_connections: usize) -> Admission {
-        Admission {
-            max_clients: AtomicUsize::new(max_connections),
-            clients: AtomicUsize::new(0),
-            sockets: AtomicUsize::new(0),
-        }
-    }
-
-    /// A reload changed `max_connections`; it applies to the next newcomer.
-    pub(super) fn set_max(&self, max_connections: usize) {
-        self.max_clients.store(max_connections, Ordering::Release);
-    }
-
-    fn admit(self: &Arc<Self>) -> Option<Ticket> {
-        let max = self.max_clients.load(Ordering::Acquire);
-        let ceiling = max + refusal_headroom(max);
-        let take_one = |bound: usize| move |n: usize| (n < bound).then_some(n + 1);
-        self.sockets
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, take_one(ceiling))
-            .ok()?;
-        let client = self
-            .clients
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, take_one(max))
-            .is_ok();
-        Some(Ticket {
-            admission: self.clone(),
-            client,
-        })
-    }
-}
 
 /// What every connection task of one listener needs.
 #[derive(Clone)]
@@ -109,8 +43,8 @@ pub(super) async fn accept_loop(
         match accepted {
             Ok((stream, peer)) => {
                 pause = Duration::from_millis(10);
-                let Some(ticket) = endpoint.shared.admission.admit() else {
-                    debug!(%peer, "closed at once: over the connection ceiling");
+                // Admission logs its own refusals (a flood must not flood the log).
+                let Some(ticket) = endpoint.shared.admission.admit(peer.ip()) else {
                     continue;
                 };
                 tracker.spawn(connection(stream, peer, endpoint.clone(), ticket));
@@ -132,14 +66,13 @@ async fn connection(stream: TcpStream, peer: SocketAddr, endpoint: Endpoint, tic
     if let Err(e) = stream.set_nodelay(true) {
         debug!(%peer, "could not set TCP_NODELAY: {e}");
     }
-    let admitted = ticket.client;
     let Endpoint {
         shared,
         tls,
         sessions_stop,
     } = endpoint;
     match tls {
-        false => session::serve(stream, peer, shared, sessions_stop, admitted).await,
+        false => session::serve(stream, peer, shared, sessions_stop, ticket).await,
         true => {
             // The certificate in force now: a reload swaps it for the
             // connections that come after, never under a handshake.
@@ -151,13 +84,10 @@ async fn connection(stream: TcpStream, peer: SocketAddr, endpoint: Endpoint, tic
                 outcome = handshake => outcome,
             };
             match outcome {
-                Ok(Ok(stream)) => {
-                    session::serve(stream, peer, shared, sessions_stop, admitted).await
-                }
+                Ok(Ok(stream)) => session::serve(stream, peer, shared, sessions_stop, ticket).await,
                 Ok(Err(e)) => debug!(%peer, "TLS handshake failed: {e}"),
                 Err(_) => debug!(%peer, "TLS handshake timed out"),
             }
         }
     }
-    drop(ticket);
 }

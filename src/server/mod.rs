@@ -5,6 +5,9 @@
 //! the store's last writes and fsync) when the shutdown token is cancelled,
 //! within the configured deadline.
 
+mod address;
+mod admission;
+mod auth_backoff;
 pub mod hub;
 mod listener;
 pub mod outbox;
@@ -28,8 +31,10 @@ use tracing::{info, warn};
 use crate::config::Settings;
 use crate::tls::{self, TlsError};
 
+use admission::Admission;
+use auth_backoff::AuthBackoff;
 use hub::Hub;
-use listener::{Admission, Endpoint};
+use listener::Endpoint;
 pub use reload::{ReloadReport, Reloader};
 use sequencer::Sequencer;
 use store::StoreError;
@@ -57,6 +62,8 @@ pub(crate) struct Shared {
     /// The certificate in force; a reload replaces it.
     certificate: RwLock<Certificate>,
     admission: Arc<Admission>,
+    /// Failed passwords per address, across connections and reloads.
+    auth_backoff: AuthBackoff,
     pub hub: Hub,
     /// The one write path for room state, over the configured store.
     pub sequencer: Sequencer,
@@ -154,7 +161,8 @@ impl Server {
         }
         let shared = Arc::new(Shared {
             hub: Hub::new(&settings, opened.restored),
-            admission: Arc::new(Admission::new(settings.limits.max_connections)),
+            admission: Arc::new(Admission::new(&settings.limits)),
+            auth_backoff: AuthBackoff::default(),
             certificate: RwLock::new(Certificate {
                 acceptor: TlsAcceptor::from(identity.config),
                 fingerprint: identity.fingerprint.clone(),

@@ -24,7 +24,7 @@ use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::config::Settings;
+use crate::config::{Secret, Settings};
 use crate::protocol::codec::{Line, LineCodec};
 use crate::protocol::epoch::Epoch;
 use crate::protocol::frames::{
@@ -37,6 +37,9 @@ use crate::protocol::request::{
 };
 use crate::protocol::{time, ProtocolError, PROTOCOL_VERSION};
 
+use super::address::AddressKey;
+use super::admission::{Refusal, Ticket};
+use super::auth_backoff::Attempt;
 use super::hub::{Client, JoinHistory};
 use super::outbox::{self, Failure, Outbox};
 use super::rate::{RateLimiter, Verdict};
@@ -57,14 +60,14 @@ const DEFAULT_HISTORY_LIMIT: u64 = 50;
 /// amount (about this many messages' worth) however long it goes on.
 pub const MAX_IN_FLIGHT: usize = 128;
 
-/// Serves one connection until it ends. `admitted` is false when the server is
-/// full: the client is then only told so.
+/// Serves one connection until it ends. A connection admitted only to be
+/// refused (see `admission.rs`) is told why, and nothing more.
 pub(super) async fn serve<S>(
     stream: S,
     peer: SocketAddr,
     shared: Arc<Shared>,
     shutdown: CancellationToken,
-    admitted: bool,
+    ticket: Ticket,
 ) where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
@@ -79,16 +82,29 @@ pub(super) async fn serve<S>(
         let outbox = outbox.clone();
         async move { outbox::drain(&outbox, writer, write_timeout).await }
     });
-    if admitted {
-        info!(%peer, "connected");
-        let codec = LineCodec::new(limits.max_line_bytes);
-        let mut lines = FramedRead::with_capacity(reader, codec, READ_BUFFER_BYTES);
-        let mut session = Session::new(peer, shared.clone(), settings.clone(), outbox);
-        let end = session.run(&mut lines, &shutdown).await;
-        session.finish(&end).await;
-    } else {
-        info!(%peer, "refused: server full");
-        outbox.close_with(ByeReason::ServerFull.frame());
+    match ticket.refusal() {
+        None => {
+            info!(%peer, "connected");
+            let codec = LineCodec::new(limits.max_line_bytes);
+            let mut lines = FramedRead::with_capacity(reader, codec, READ_BUFFER_BYTES);
+            let mut session = Session::new(peer, shared.clone(), settings.clone(), outbox, ticket);
+            let end = session.run(&mut lines, &shutdown).await;
+            session.finish(&end).await;
+        }
+        Some(Refusal::ServerFull) => {
+            info!(%peer, "refused: server full");
+            outbox.close_with(ByeReason::ServerFull.frame());
+        }
+        Some(Refusal::TooManyConnections { max }) => {
+            // Admission warned once for the address; a flood's every socket
+            // is not worth a line of its own.
+            debug!(%peer, "refused: too many connections from this address");
+            outbox.push(&frames::error(
+                None,
+                &ProtocolError::TooManyConnections { max },
+            ));
+            outbox.close_with(ByeReason::TooManyConnections.frame());
+        }
     }
     // The writer sends what is queued, `bye` last; each write is bounded by the
     // write timeout, so this wait is too.
@@ -129,7 +145,8 @@ impl End {
     }
 }
 
-/// A response to queue (`None`: a room message's hook queues it), and whether
+/// A response to queue (`None`: a room message's hook queues it, or a `hello`
+/// that found the server full ends the connection unanswered), and whether
 /// the connection ends after it.
 struct Reply {
     frame: Option<Frame>,
@@ -154,6 +171,9 @@ struct Session {
     /// The line codec's bound, fixed when the connection started.
     line_limit: usize,
     outbox: Arc<Outbox>,
+    /// Counts this connection as pending, then (once `hello` succeeds) as a
+    /// registered client.
+    ticket: Ticket,
     /// Set once `hello` succeeds.
     client: Option<Arc<Client>>,
     /// The rooms this connection is in.
@@ -191,6 +211,7 @@ impl Session {
         shared: Arc<Shared>,
         settings: Arc<Settings>,
         outbox: Arc<Outbox>,
+        ticket: Ticket,
     ) -> Session {
         let limits = &settings.limits;
         let now = Instant::now();
@@ -202,6 +223,7 @@ impl Session {
             line_limit: limits.max_line_bytes,
             settings,
             outbox,
+            ticket,
             client: None,
             rooms: BTreeMap::new(),
             rate,
@@ -392,7 +414,11 @@ impl Session {
             Err(error) => {
                 debug!(peer = %self.peer, code = error.code(), "request refused: {error}");
                 self.respond(&frames::error(id, &error)).await;
-                (error == ProtocolError::AuthFailed).then(|| End::bye(ByeReason::AuthFailed))
+                match error {
+                    ProtocolError::AuthFailed => Some(End::bye(ByeReason::AuthFailed)),
+                    ProtocolError::AuthThrottled { .. } => Some(End::bye(ByeReason::AuthThrottled)),
+                    _ => None,
+                }
             }
         }
     }
@@ -589,15 +615,24 @@ impl Session {
         let settings = self.shared.settings();
         reserved_for_the_server(&nick, &settings)?;
         if let Some(expected) = &settings.password {
-            if !password.is_some_and(|given| expected.matches(&given)) {
-                info!(peer = %self.peer, %nick, "wrong or missing password");
-                return Err(ProtocolError::AuthFailed);
-            }
+            self.check_password(expected, password.as_deref(), &nick)?;
         }
-        let client = self
-            .shared
-            .hub
-            .register(nick.clone(), self.outbox.clone())?;
+        // Only now does the connection take a registered client's slot: until
+        // then it counted as pending, apart from the registered clients.
+        if self.ticket.register().is_err() {
+            info!(peer = %self.peer, %nick, "refused at hello: server full");
+            return Ok(Reply {
+                frame: None,
+                end: Some(End::bye(ByeReason::ServerFull)),
+            });
+        }
+        let client = match self.shared.hub.register(nick.clone(), self.outbox.clone()) {
+            Ok(client) => client,
+            Err(error) => {
+                self.ticket.unregister();
+                return Err(error);
+            }
+        };
         info!(peer = %self.peer, %nick, client = ?client_name, "registered");
         self.client = Some(client);
         let limits = &settings.limits;
@@ -620,6 +655,50 @@ impl Session {
         );
         self.settings = settings;
         reply
+    }
+
+    /// Checks a `hello`'s password, unless its address is still waiting
+    /// after failed ones (see `auth_backoff.rs`).
+    fn check_password(
+        &self,
+        expected: &Secret,
+        given: Option<&str>,
+        nick: &Nick,
+    ) -> Result<(), ProtocolError> {
+        let peer = self.peer;
+        let Some(given) = given else {
+            // Nothing was guessed: no back-off, but the operator hears of it.
+            warn!(%peer, %nick, "missing password");
+            return Err(ProtocolError::AuthFailed);
+        };
+        let address = AddressKey::of(peer.ip());
+        let now = std::time::Instant::now();
+        match self
+            .shared
+            .auth_backoff
+            .attempt(address, now, || expected.matches(given))
+        {
+            Attempt::Accepted => Ok(()),
+            Attempt::Failed { failures, wait } if wait.is_zero() => {
+                warn!(%peer, %nick, failures, "wrong password");
+                Err(ProtocolError::AuthFailed)
+            }
+            Attempt::Failed { failures, wait } => {
+                let wait = humantime::format_duration(wait);
+                warn!(%peer, %nick, failures, %wait, "wrong password; the address must wait before its next try");
+                Err(ProtocolError::AuthFailed)
+            }
+            Attempt::Throttled { wait, first } => {
+                // Rounded up: a client that waits as told is not refused again.
+                let wait_secs = wait.as_millis().div_ceil(1000) as u64;
+                if first {
+                    warn!(%peer, %nick, %address, wait_secs, "password not checked: the address is waiting after failed passwords");
+                } else {
+                    debug!(%peer, %nick, wait_secs, "password not checked: the address is still waiting");
+                }
+                Err(ProtocolError::AuthThrottled { wait_secs })
+            }
+        }
     }
 
     async fn join(

@@ -85,7 +85,7 @@ impl Client {
         Client::from_stream(Box::new(tcp), format!("plaintext client of {addr}"))
     }
 
-    fn from_stream(stream: Box<dyn Stream>, label: String) -> Client {
+    pub(super) fn from_stream(stream: Box<dyn Stream>, label: String) -> Client {
         let (read, write) = tokio::io::split(stream);
         Client {
             label,

@@ -15,6 +15,8 @@
 //!   [`run_confab`]).
 //! - `process`: a process's resident memory; the benchmarks include this file
 //!   too.
+//! - `source`: connections from a chosen client address (127.0.0.2), for the
+//!   per-address rules.
 
 // Each test binary compiles this module on its own and uses a different subset
 // of the helpers.
@@ -26,8 +28,11 @@ mod frames;
 mod logs;
 mod process;
 mod server;
+mod source;
 mod tls;
 
 // A binary that uses nothing of a submodule would see its re-export as unused.
 #[allow(unused_imports)]
-pub use self::{binary::*, client::*, frames::*, logs::*, process::*, server::*, tls::*};
+pub use self::{
+    binary::*, client::*, frames::*, logs::*, process::*, server::*, source::*, tls::*,
+};
