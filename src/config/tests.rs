@@ -227,7 +227,7 @@ fn config_keys_are_exactly_the_keys_of_the_full_example() {
     let mut listed: Vec<String> = config_keys().iter().map(ToString::to_string).collect();
     listed.sort();
     assert_eq!(found, listed);
-    assert_eq!(listed.len(), 36);
+    assert_eq!(listed.len(), 38);
 }
 
 #[test]
@@ -329,7 +329,7 @@ fn limits_must_be_sane() {
             "{line}: {err}"
         );
     }
-    assert_eq!(cases.len(), 16);
+    assert_eq!(cases.len(), 18);
 }
 
 #[test]
