@@ -8,6 +8,7 @@
 pub mod hub;
 mod listener;
 pub mod outbox;
+pub mod page;
 pub mod rate;
 mod reload;
 pub mod room;
