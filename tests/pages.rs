@@ -87,7 +87,11 @@ async fn page_through(bob: &mut Client, room: &str, join: &Value) {
             .request(json!({"type": "history", "room": room, "before": before, "limit": 200}))
             .await;
         let (page, page_more) = page_of(&answer, "messages");
-        assert_eq!(page.last(), Some(&(before - 1)), "a backward page skips nothing");
+        assert_eq!(
+            page.last(),
+            Some(&(before - 1)),
+            "a backward page skips nothing"
+        );
         seen.splice(0..0, page);
         more = page_more;
         pages += 1;
@@ -103,7 +107,11 @@ async fn page_through(bob: &mut Client, room: &str, join: &Value) {
             .request(json!({"type": "history", "room": room, "after": after, "limit": 200}))
             .await;
         let (page, page_more) = page_of(&answer, "messages");
-        assert_eq!(page.first(), Some(&(after + 1)), "a forward page skips nothing");
+        assert_eq!(
+            page.first(),
+            Some(&(after + 1)),
+            "a forward page skips nothing"
+        );
         seen.extend(page);
         more = page_more;
         pages += 1;
@@ -178,8 +186,16 @@ async fn a_single_message_always_fits_a_page() {
     }
     for (request, list, expected) in [
         (json!({"type": "history", "room": "r"}), "messages", 3),
-        (json!({"type": "history", "room": "r", "after": 0}), "messages", 1),
-        (json!({"type": "join", "room": "r", "history": 3}), "history", 3),
+        (
+            json!({"type": "history", "room": "r", "after": 0}),
+            "messages",
+            1,
+        ),
+        (
+            json!({"type": "join", "room": "r", "history": 3}),
+            "history",
+            3,
+        ),
     ] {
         let answer = alice.request(request).await;
         assert_eq!(seqs(&answer[list]), [expected], "{answer}");
@@ -252,15 +268,29 @@ async fn rooms_come_in_pages() {
     };
     let strings = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     assert_eq!(
-        page(alice.request(json!({"type": "rooms", "after": "#R27", "limit": 1})).await),
+        page(
+            alice
+                .request(json!({"type": "rooms", "after": "#R27", "limit": 1}))
+                .await
+        ),
         (strings(&["r28"]), json!(true))
     );
     assert_eq!(
-        page(alice.request(json!({"type": "rooms", "after": "r27", "limit": 1000})).await),
+        page(
+            alice
+                .request(json!({"type": "rooms", "after": "r27", "limit": 1000}))
+                .await
+        ),
         (strings(&["r28", "r29"]), json!(false))
     );
     assert_eq!(
-        page(alice.request(json!({"type": "rooms", "after": "r17", "limit": 1000})).await).0.len(),
+        page(
+            alice
+                .request(json!({"type": "rooms", "after": "r17", "limit": 1000}))
+                .await
+        )
+        .0
+        .len(),
         10,
         "limit is clamped to history_max"
     );
@@ -273,7 +303,10 @@ async fn rooms_come_in_pages() {
         (vec![], json!(false))
     );
     alice
-        .request_error(json!({"type": "rooms", "after": "no such name"}), "bad_room")
+        .request_error(
+            json!({"type": "rooms", "after": "no such name"}),
+            "bad_room",
+        )
         .await;
     alice
         .request_error(json!({"type": "rooms", "limit": -1}), "bad_request")
@@ -307,7 +340,12 @@ async fn the_client_lists_every_room_page_after_page() {
         .filter(|line| line.starts_with("-- #room"))
         .collect();
     let expected: Vec<String> = names.iter().map(|n| format!("-- #{n} (1)")).collect();
-    assert_eq!(listed, expected.iter().collect::<Vec<_>>(), "{:?}", done.stdout);
+    assert_eq!(
+        listed,
+        expected.iter().collect::<Vec<_>>(),
+        "{:?}",
+        done.stdout
+    );
     server.shutdown().await;
 }
 
@@ -336,9 +374,8 @@ async fn history_from_a_day_file_with_untrusted_lines_is_strictly_increasing() {
     let logs = tempfile::tempdir().unwrap();
     let day = utc_day(-1);
     let ts = format!("{day}T12:00:00.000Z");
-    let mut text = format!(
-        "{{\"type\":\"epoch\",\"room\":\"deep\",\"epoch\":\"gen1\",\"ts\":\"{ts}\"}}\n"
-    );
+    let mut text =
+        format!("{{\"type\":\"epoch\",\"room\":\"deep\",\"epoch\":\"gen1\",\"ts\":\"{ts}\"}}\n");
     for seq in 1..=N {
         text.push_str(&line(seq, &ts, &format!("m{seq} {}", "x".repeat(60))));
         // Written offline: a stray older line, and a line twice.
@@ -359,7 +396,9 @@ async fn history_from_a_day_file_with_untrusted_lines_is_strictly_increasing() {
     ))
     .await;
     let mut bob = registered(&server, "bob").await;
-    let join = bob.request(json!({"type": "join", "room": "deep", "history": 0})).await;
+    let join = bob
+        .request(json!({"type": "join", "room": "deep", "history": 0}))
+        .await;
     assert_eq!(join["epoch"], "gen1", "{join}");
 
     let check = |answer: &Value| -> Vec<u64> {
@@ -371,7 +410,10 @@ async fn history_from_a_day_file_with_untrusted_lines_is_strictly_increasing() {
             .map(|item| {
                 let seq = item["seq"].as_u64().unwrap();
                 assert!(
-                    item["text"].as_str().unwrap().starts_with(&format!("m{seq} ")),
+                    item["text"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with(&format!("m{seq} ")),
                     "{item}"
                 );
                 seq
