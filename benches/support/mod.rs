@@ -38,7 +38,9 @@ pub fn env_usize(name: &str, default: usize) -> usize {
 /// The binary benchmarked: this build's, or the one `CONFAB_BENCH_BINARY`
 /// names (an older build, for before-and-after figures).
 pub fn server_binary() -> std::ffi::OsString {
-    std::env::var_os("CONFAB_BENCH_BINARY").unwrap_or_else(|| env!("CARGO_BIN_EXE_confab").into())
+    std::env::var_os("CONFAB_BENCH_BINARY")
+        .filter(|binary| !binary.is_empty())
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_confab").into())
 }
 
 /// The server under test, as a child process.
