@@ -66,7 +66,7 @@ async fn blank_lines_are_free_and_garbage_costs_a_token() {
     alice.send_raw(b"  \r\n\t\n").await;
     assert_frame(
         &alice.request(json!({"type": "rooms", "id": 1})).await, // token 2
-        json!({"type": "ok", "id": 1, "rooms": []}),
+        json!({"type": "ok", "id": 1, "more": false, "rooms": []}),
     );
     alice.send_raw(b"not json\n").await; // token 3
     alice.expect_error("bad_frame", None).await;
