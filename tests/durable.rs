@@ -67,7 +67,7 @@ async fn a_restart_brings_back_seq_topic_and_history_and_pages_into_older_files(
     let mut alice = registered(&server, "alice").await;
     assert_frame(
         &alice.request(json!({"type": "rooms"})).await,
-        json!({"type": "ok", "rooms": [{"room": "r", "members": 0, "topic": "old topic"}]}),
+        json!({"type": "ok", "more": false, "rooms": [{"room": "r", "members": 0, "topic": "old topic"}]}),
     );
     assert_frame(
         &alice.request(json!({"type": "join", "room": "r"})).await,
@@ -105,7 +105,7 @@ async fn a_restart_brings_back_seq_topic_and_history_and_pages_into_older_files(
     let mut bob = registered(&server, "bob").await;
     assert_frame(
         &bob.request(json!({"type": "rooms"})).await,
-        json!({"type": "ok", "rooms": [{"room": "r", "members": 0, "topic": "new topic"}]}),
+        json!({"type": "ok", "more": false, "rooms": [{"room": "r", "members": 0, "topic": "new topic"}]}),
     );
     assert_frame(
         &bob.request(json!({"type": "join", "room": "r", "history": 2}))
@@ -171,7 +171,7 @@ async fn a_restart_brings_back_seq_topic_and_history_and_pages_into_older_files(
     );
     assert_frame(
         &bob.request(json!({"type": "rooms"})).await,
-        json!({"type": "ok", "rooms": [{"room": "r", "members": 0, "topic": "new topic"}]}),
+        json!({"type": "ok", "more": false, "rooms": [{"room": "r", "members": 0, "topic": "new topic"}]}),
     );
     server.shutdown().await;
 }
@@ -256,7 +256,7 @@ async fn a_failed_log_write_answers_unavailable_delivers_nothing_and_takes_no_se
     }
     assert_frame(
         &alice.request(json!({"type": "rooms"})).await,
-        json!({"type": "ok", "rooms": [
+        json!({"type": "ok", "more": false, "rooms": [
             {"room": "opens", "members": 2, "topic": ""},
             {"room": "writes", "members": 2, "topic": ""}]}),
     );
@@ -338,7 +338,7 @@ async fn private_messages_are_logged_only_when_enabled() {
         let mut carol = registered(&server, "carol").await;
         assert_frame(
             &carol.request(json!({"type": "rooms"})).await,
-            json!({"type": "ok", "rooms": [{"room": "r", "members": 0, "topic": ""}]}),
+            json!({"type": "ok", "more": false, "rooms": [{"room": "r", "members": 0, "topic": ""}]}),
         );
         server.shutdown().await;
     }

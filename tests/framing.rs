@@ -281,7 +281,7 @@ async fn invalid_ids_are_bad_request_without_id() {
     c.expect_error("bad_request", None).await;
     assert_frame(
         &c.request(json!({"type": "rooms", "id": 1})).await,
-        json!({"type": "ok", "id": 1, "rooms": []}),
+        json!({"type": "ok", "id": 1, "more": false, "rooms": []}),
     );
     server.shutdown().await;
 }
@@ -353,7 +353,7 @@ async fn twenty_pipelined_requests_are_answered_in_order() {
         ok_message(6, 2),
         json!({"type": "topic", "room": "pipe", "topic": "piped", "by": "alice", "ts": "<ts>"}),
         json!({"type": "ok", "id": 7, "room": "pipe", "topic": "piped"}),
-        json!({"type": "ok", "id": 8, "rooms": [{"room": "pipe", "members": 1, "topic": "piped"}]}),
+        json!({"type": "ok", "id": 8, "more": false, "rooms": [{"room": "pipe", "members": 1, "topic": "piped"}]}),
         json!({"type": "ok", "id": 9, "room": "pipe", "epoch": "<epoch>", "messages": [
             message_event("pipe", 1, "alice", "one"),
             message_event("pipe", 2, "alice", "two"),
@@ -369,7 +369,7 @@ async fn twenty_pipelined_requests_are_answered_in_order() {
         json!({"error": "no_such_room", "id": 16}),
         json!({"type": "ok", "id": 17, "room": "pipe"}),
         // The room was not configured and is now empty: dropped.
-        json!({"type": "ok", "id": 18, "rooms": []}),
+        json!({"type": "ok", "id": 18, "more": false, "rooms": []}),
         json!({"type": "ok", "id": 19}),
     ];
     for (i, want) in expected.iter().enumerate() {

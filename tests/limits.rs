@@ -66,7 +66,7 @@ async fn blank_lines_are_free_and_garbage_costs_a_token() {
     alice.send_raw(b"  \r\n\t\n").await;
     assert_frame(
         &alice.request(json!({"type": "rooms", "id": 1})).await, // token 2
-        json!({"type": "ok", "id": 1, "rooms": []}),
+        json!({"type": "ok", "id": 1, "more": false, "rooms": []}),
     );
     alice.send_raw(b"not json\n").await; // token 3
     alice.expect_error("bad_frame", None).await;
@@ -265,7 +265,7 @@ async fn an_idle_client_gets_a_ping_then_bye_and_its_rooms_are_told() {
 async fn a_slow_consumer_is_cut_off_and_the_room_keeps_going() {
     const MAX_MESSAGES: u64 = 20_000;
     let server = TestServer::start(&format!(
-        "[limits]\noutbound_queue_bytes = 65536\nmax_text_bytes = 8000\nmax_line_bytes = 16384\n{NO_RATE_LIMIT}"
+        "[limits]\noutbound_queue_bytes = 65536\nmax_page_bytes = 32768\nmax_text_bytes = 8000\nmax_line_bytes = 16384\n{NO_RATE_LIMIT}"
     ))
     .await;
     let mut stuck = registered(&server, "stuck").await;
@@ -449,7 +449,7 @@ async fn beyond_the_socket_ceiling_a_connection_is_closed_at_once() {
 async fn private_messages_to_a_client_that_stopped_reading_end_in_no_such_user() {
     const MAX_MESSAGES: usize = 20_000;
     let server = TestServer::start(&format!(
-        "[limits]\noutbound_queue_bytes = 65536\nmax_text_bytes = 8000\n{NO_RATE_LIMIT}"
+        "[limits]\noutbound_queue_bytes = 65536\nmax_page_bytes = 32768\nmax_text_bytes = 8000\n{NO_RATE_LIMIT}"
     ))
     .await;
     let mut stuck = registered(&server, "stuck").await;

@@ -245,7 +245,7 @@ async fn rooms_lists_every_room_sorted_with_counts_and_topics() {
     let mut alice = registered(&server, "alice").await;
     assert_frame(
         &alice.request(json!({"type": "rooms", "id": 1})).await,
-        json!({"type": "ok", "id": 1, "rooms": [
+        json!({"type": "ok", "id": 1, "more": false, "rooms": [
             {"room": "general", "members": 0, "topic": "Say hello"},
             {"room": "quiet", "members": 0, "topic": ""},
         ]}),
@@ -259,7 +259,7 @@ async fn rooms_lists_every_room_sorted_with_counts_and_topics() {
     bob.join("zeta").await;
     assert_frame(
         &bob.request(json!({"type": "rooms"})).await,
-        json!({"type": "ok", "rooms": [
+        json!({"type": "ok", "more": false, "rooms": [
             {"room": "alpha", "members": 1, "topic": ""},
             {"room": "general", "members": 1, "topic": "Say hello"},
             {"room": "quiet", "members": 0, "topic": ""},
@@ -307,7 +307,7 @@ async fn an_empty_room_is_dropped_and_starts_over_at_seq_1() {
     );
     assert_frame(
         &alice.request(json!({"type": "rooms"})).await,
-        json!({"type": "ok", "rooms": []}),
+        json!({"type": "ok", "more": false, "rooms": []}),
     );
     alice
         .request_error(
@@ -338,7 +338,7 @@ async fn a_room_whose_last_member_disconnects_is_dropped() {
     let mut bob = registered(&server, "bob").await;
     assert_frame(
         &bob.request(json!({"type": "rooms"})).await,
-        json!({"type": "ok", "rooms": []}),
+        json!({"type": "ok", "more": false, "rooms": []}),
     );
     bob.join("temp").await;
     let (echo, _) = bob.say("temp", "fresh").await;
@@ -368,7 +368,7 @@ async fn a_configured_room_persists_with_its_history_and_topic() {
     // Empty, but not dropped; the topic set later replaced the configured one.
     assert_frame(
         &alice.request(json!({"type": "rooms"})).await,
-        json!({"type": "ok", "rooms": [{"room": "general", "members": 0, "topic": "Changed"}]}),
+        json!({"type": "ok", "more": false, "rooms": [{"room": "general", "members": 0, "topic": "Changed"}]}),
     );
     assert_frame(
         &alice
@@ -457,7 +457,7 @@ async fn max_rooms_is_per_connection_and_rejoining_does_not_count() {
     // The refused join did not create the room.
     assert_frame(
         &alice.request(json!({"type": "rooms"})).await,
-        json!({"type": "ok", "rooms": [
+        json!({"type": "ok", "more": false, "rooms": [
             {"room": "one", "members": 1, "topic": ""},
             {"room": "two", "members": 1, "topic": ""},
         ]}),
@@ -498,7 +498,7 @@ async fn topic_is_told_to_every_member_including_the_setter() {
     assert_eq!(joined["topic"], "Release day ✓", "{joined}");
     assert_frame(
         &carol.request(json!({"type": "rooms"})).await,
-        json!({"type": "ok", "rooms": [{"room": "lobby", "members": 3, "topic": "Release day ✓"}]}),
+        json!({"type": "ok", "more": false, "rooms": [{"room": "lobby", "members": 3, "topic": "Release day ✓"}]}),
     );
     assert_eq!(alice.ping_roundtrip().await.len(), 1);
     assert_eq!(bob.ping_roundtrip().await.len(), 1);
@@ -586,7 +586,7 @@ async fn bad_topics_are_refused_and_change_nothing() {
     alice.expect_nothing().await;
     assert_frame(
         &bob.request(json!({"type": "rooms"})).await,
-        json!({"type": "ok", "rooms": [{"room": "lobby", "members": 2, "topic": "keep me"}]}),
+        json!({"type": "ok", "more": false, "rooms": [{"room": "lobby", "members": 2, "topic": "keep me"}]}),
     );
     // Exactly 512 bytes, multi-byte characters included, is fine.
     let longest = format!("{}{}", "é".repeat(200), "t".repeat(112));

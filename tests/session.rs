@@ -44,7 +44,7 @@ async fn hello_reports_configured_limits_and_motd() {
             "type": "ok", "nick": "Alice", "server": "chat.example.test", "version": VERSION,
             "protocol": "1.1",
             "motd": "Welcome to the test server",
-            "limits": {"max_line_bytes": 2048, "max_text_bytes": 1000, "max_rooms": 7, "history_max": 30},
+            "limits": {"max_line_bytes": 2048, "max_text_bytes": 1000, "max_rooms": 7, "history_max": 30, "max_page_bytes": 262144},
         }),
     );
     server.shutdown().await;

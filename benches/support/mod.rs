@@ -35,6 +35,14 @@ pub fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// The binary benchmarked: this build's, or the one `CONFAB_BENCH_BINARY`
+/// names (an older build, for before-and-after figures).
+pub fn server_binary() -> std::ffi::OsString {
+    std::env::var_os("CONFAB_BENCH_BINARY")
+        .filter(|binary| !binary.is_empty())
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_confab").into())
+}
+
 /// The server under test, as a child process.
 pub struct ServerProcess {
     child: Child,
@@ -61,7 +69,7 @@ impl ServerProcess {
             ),
         )
         .expect("write config");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_confab"))
+        let mut child = Command::new(server_binary())
             .args(["server", "--config"])
             .arg(&config)
             .env_remove("RUST_LOG")
@@ -101,6 +109,11 @@ impl ServerProcess {
     /// The state directory (a fresh temporary one per server).
     pub fn state_dir(&self) -> &Path {
         self._state.path()
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The server's resident memory, in KiB.

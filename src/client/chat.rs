@@ -619,9 +619,27 @@ impl Chat {
                 let note = format!("you are now {}", clean(self.nick.as_str()));
                 self.screen.line(self.screen.renderer.notice(&note));
             }
-            (Reply::Rooms(ok), _) => {
-                for line in self.screen.renderer.rooms(&ok.rooms) {
-                    self.screen.line(line);
+            (Reply::Rooms(ok), Request::Rooms { after, limit }) => {
+                // A later page that came back empty (rooms went meanwhile)
+                // is not "no rooms".
+                if after.is_none() || !ok.rooms.is_empty() {
+                    for line in self.screen.renderer.rooms(&ok.rooms) {
+                        self.screen.line(line);
+                    }
+                }
+                // The server lists rooms a page at a time: ask for the rest,
+                // after the last one shown (names only ever go up, so a
+                // server cannot keep the client asking for the same page).
+                let last = ok.rooms.last().map(|room| &room.room);
+                if ok.more && last.is_some_and(|last| after.as_ref().is_none_or(|a| last > a)) {
+                    self.queue.push_front(Outgoing {
+                        request: Request::Rooms {
+                            after: last.cloned(),
+                            limit: *limit,
+                        },
+                        origin: outgoing.origin,
+                        retries: 0,
+                    });
                 }
             }
             (Reply::Who(ok), _) => {

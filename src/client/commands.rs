@@ -124,7 +124,11 @@ pub fn parse(line: &str, context: &Context) -> Result<Action, String> {
         }
         "rooms" | "list" => {
             no_arguments(rest, "/rooms")?;
-            Ok(Action::Send(Request::Rooms))
+            // The first page; the chat asks for the next ones (`more`).
+            Ok(Action::Send(Request::Rooms {
+                after: None,
+                limit: None,
+            }))
         }
         "history" => {
             let limit = match rest {
@@ -301,7 +305,13 @@ mod tests {
             }
         );
         assert_eq!(sends("/who #x"), Request::Who { room: room("x") });
-        assert_eq!(sends("/rooms"), Request::Rooms);
+        assert_eq!(
+            sends("/rooms"),
+            Request::Rooms {
+                after: None,
+                limit: None
+            }
+        );
         assert_eq!(
             sends("/history 5"),
             Request::History {

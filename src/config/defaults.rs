@@ -57,6 +57,7 @@ impl Default for Limits {
             history_keep: 1000,
             history_max: 200,
             history_on_join: 20,
+            max_page_bytes: 256 * 1024,
             outbound_queue_bytes: 1 << 20,
             rate_burst: 50,
             rate_per_second: 10.0,

@@ -162,6 +162,11 @@ pub struct Limits {
     pub history_max: usize,
     /// Messages a `join` returns by default (never more than `history_max`).
     pub history_on_join: usize,
+    /// Most bytes of one `join`, `history` or `rooms` answer (the whole `ok`
+    /// line): a page stops before the item that would cross it, with `more`.
+    /// At least `max_line_bytes`; with `max_line_bytes` more, at most
+    /// `outbound_queue_bytes`, so every answer fits the client's queue.
+    pub max_page_bytes: usize,
     /// Bound on one client's outbound queue, in bytes (at least `max_line_bytes`).
     pub outbound_queue_bytes: usize,
     /// Request bucket size per connection.

@@ -47,6 +47,7 @@ max_rooms = 8
 history_keep = 300
 history_max = 100
 history_on_join = 10
+max_page_bytes = 32768
 outbound_queue_bytes = 65536
 rate_burst = 20
 rate_per_second = 5
@@ -174,6 +175,7 @@ fn a_full_config_parses_into_its_values() {
             history_keep: 300,
             history_max: 100,
             history_on_join: 10,
+            max_page_bytes: 32768,
             outbound_queue_bytes: 65536,
             rate_burst: 20,
             rate_per_second: 5.0,
@@ -227,7 +229,7 @@ fn config_keys_are_exactly_the_keys_of_the_full_example() {
     let mut listed: Vec<String> = config_keys().iter().map(ToString::to_string).collect();
     listed.sort();
     assert_eq!(found, listed);
-    assert_eq!(listed.len(), 38);
+    assert_eq!(listed.len(), 39);
 }
 
 #[test]
@@ -318,6 +320,8 @@ fn limits_must_be_sane() {
         ("max_text_bytes = 20000", "limits.max_text_bytes"),
         ("max_text_bytes = 0", "limits.max_text_bytes"),
         ("outbound_queue_bytes = 100", "limits.outbound_queue_bytes"),
+        ("max_page_bytes = 16383", "limits.max_page_bytes"),
+        ("outbound_queue_bytes = 262144", "limits.max_page_bytes"),
         ("idle_timeout = \"60s\"", "limits.idle_timeout"),
         ("idle_timeout = \"0s\"", "limits.idle_timeout"),
         ("write_timeout = \"0s\"", "limits.write_timeout"),
@@ -329,7 +333,18 @@ fn limits_must_be_sane() {
             "{line}: {err}"
         );
     }
-    assert_eq!(cases.len(), 18);
+    assert_eq!(cases.len(), 20);
+}
+
+#[test]
+fn the_outbound_queue_must_hold_a_page_and_a_line() {
+    // 256 KiB of page and 16 KiB of line: 272 KiB is just enough.
+    let fits = parse("[limits]\noutbound_queue_bytes = 278528\n").unwrap();
+    assert_eq!(fits.limits.max_page_bytes, 262_144);
+    let err = error("[limits]\noutbound_queue_bytes = 278527\n");
+    for named in ["limits.max_page_bytes", "limits.outbound_queue_bytes"] {
+        assert!(err.contains(named), "{err}");
+    }
 }
 
 #[test]

@@ -134,6 +134,7 @@ fn check_limits(l: &Limits, c: &Checker) -> Result<(), ConfigError> {
             ),
         ));
     }
+    check_page_bytes(l, c)?;
     let rates = [
         ("limits.rate_per_second", l.rate_per_second),
         ("limits.ping_rate_per_second", l.ping_rate_per_second),
@@ -144,6 +145,34 @@ fn check_limits(l: &Limits, c: &Checker) -> Result<(), ConfigError> {
         }
     }
     check_timeouts(l, c)
+}
+
+/// A page must hold one message (a message's frame is about one request
+/// line), and the client's own queue must hold a full page with room for the
+/// events queued around it (one line's worth), or the answer would cut the
+/// client that asked for it.
+fn check_page_bytes(l: &Limits, c: &Checker) -> Result<(), ConfigError> {
+    if l.max_page_bytes < l.max_line_bytes {
+        return Err(c.invalid(
+            "limits.max_page_bytes",
+            format!(
+                "{} is less than limits.max_line_bytes ({}): a page could not hold one message",
+                l.max_page_bytes, l.max_line_bytes
+            ),
+        ));
+    }
+    if l.max_page_bytes.saturating_add(l.max_line_bytes) > l.outbound_queue_bytes {
+        return Err(c.invalid(
+            "limits.max_page_bytes",
+            format!(
+                "{} plus limits.max_line_bytes ({}) is more than limits.outbound_queue_bytes \
+                 ({}): a full page would not fit the client's outbound queue, and the client \
+                 that asked for it would be cut as a slow consumer",
+                l.max_page_bytes, l.max_line_bytes, l.outbound_queue_bytes
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn check_timeouts(l: &Limits, c: &Checker) -> Result<(), ConfigError> {

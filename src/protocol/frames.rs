@@ -223,6 +223,10 @@ pub struct AdvertisedLimits {
     pub max_text_bytes: usize,
     pub max_rooms: usize,
     pub history_max: usize,
+    /// Most bytes of one `join`, `history` or `rooms` answer (1.1; absent
+    /// from older servers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_page_bytes: Option<usize>,
 }
 
 /// `hello` response payload.
@@ -290,6 +294,10 @@ pub struct RoomSummary {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RoomsOk {
     pub rooms: Vec<RoomSummary>,
+    /// Rooms after the last one listed exist (1.1; an older server lists
+    /// every room and says nothing).
+    #[serde(default)]
+    pub more: bool,
 }
 
 /// `who` response payload.

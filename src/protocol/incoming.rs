@@ -175,7 +175,7 @@ impl OkFrame {
             Request::Typing { .. } => Reply::Typing,
             Request::Nick { .. } => Reply::Nick(self.payload()?),
             Request::Topic { .. } => Reply::Topic(self.payload()?),
-            Request::Rooms => Reply::Rooms(self.payload()?),
+            Request::Rooms { .. } => Reply::Rooms(self.payload()?),
             Request::Who { .. } => Reply::Who(self.payload()?),
             Request::History { .. } => Reply::History(self.payload()?),
             Request::Ping => Reply::Ping,
@@ -619,6 +619,7 @@ mod tests {
                     max_text_bytes: 2,
                     max_rooms: 3,
                     history_max: 4,
+                    max_page_bytes: Some(5),
                 },
             },
         );
@@ -631,8 +632,12 @@ mod tests {
             panic!("not a hello answer");
         };
         assert_eq!(
-            (ok.protocol.as_deref(), ok.limits.history_max),
-            (Some("1.1"), 4)
+            (
+                ok.protocol.as_deref(),
+                ok.limits.history_max,
+                ok.limits.max_page_bytes
+            ),
+            (Some("1.1"), 4, Some(5))
         );
 
         let frame = frames::ok(
@@ -643,11 +648,22 @@ mod tests {
                     members: 2,
                     topic: String::new(),
                 }],
+                more: true,
             },
         );
+        let rooms = Request::Rooms {
+            after: None,
+            limit: None,
+        };
         assert!(
-            matches!(reply_to(&frame, &Request::Rooms), Reply::Rooms(ok) if ok.rooms.len() == 1)
+            matches!(reply_to(&frame, &rooms), Reply::Rooms(ok) if ok.rooms.len() == 1 && ok.more)
         );
+        // A 1.0 server lists every room and says nothing of more.
+        let frame = r#"{"type":"ok","id":1,"rooms":[]}"#;
+        let Ok(ServerFrame::Ok(ok)) = ServerFrame::parse(frame) else {
+            panic!("not an ok");
+        };
+        assert!(matches!(ok.reply(&rooms), Ok(Reply::Rooms(ok)) if !ok.more));
         let frame = frames::ok(
             Some(&id),
             MessageOk {

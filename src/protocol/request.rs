@@ -74,7 +74,12 @@ pub enum Request {
         room: RoomName,
         topic: String,
     },
-    Rooms,
+    /// A page of the room list: the rooms after `after` (by name), at most
+    /// `limit` (protocol 1.1).
+    Rooms {
+        after: Option<RoomName>,
+        limit: Option<u64>,
+    },
     Who {
         room: RoomName,
     },
@@ -102,7 +107,7 @@ impl Request {
             Request::Typing { .. } => "typing",
             Request::Nick { .. } => "nick",
             Request::Topic { .. } => "topic",
-            Request::Rooms => "rooms",
+            Request::Rooms { .. } => "rooms",
             Request::Who { .. } => "who",
             Request::History { .. } => "history",
             Request::Ping => "ping",
@@ -184,6 +189,14 @@ impl Request {
                 put("topic", topic.as_str().into());
             }
             Request::Who { room } => put("room", room.as_str().into()),
+            Request::Rooms { after, limit } => {
+                if let Some(after) = after {
+                    put("after", after.as_str().into());
+                }
+                if let Some(limit) = limit {
+                    put("limit", (*limit).into());
+                }
+            }
             Request::History {
                 room,
                 page,
@@ -208,7 +221,7 @@ impl Request {
                     put("reason", reason.as_str().into());
                 }
             }
-            Request::Rooms | Request::Ping => {}
+            Request::Ping => {}
         }
         Value::Object(object).to_string()
     }
@@ -383,7 +396,14 @@ fn parse_request(
                 topic: topic.to_owned(),
             })
         }
-        "rooms" => Ok(Request::Rooms),
+        "rooms" => {
+            let after = fields.opt_string("after")?;
+            let limit = fields.opt_count("limit")?;
+            Ok(Request::Rooms {
+                after: after.map(RoomName::parse).transpose()?,
+                limit,
+            })
+        }
         "who" => Ok(Request::Who {
             room: RoomName::parse(fields.string("room")?)?,
         }),
@@ -542,7 +562,14 @@ mod tests {
                 room: room(),
                 topic: "".into(),
             },
-            Request::Rooms,
+            Request::Rooms {
+                after: None,
+                limit: None,
+            },
+            Request::Rooms {
+                after: Some(room()),
+                limit: Some(0),
+            },
             Request::Who { room: room() },
             Request::History {
                 room: room(),
@@ -567,7 +594,7 @@ mod tests {
             assert_eq!(envelope.id, Some(id));
             assert_eq!(envelope.request.as_ref(), Ok(request), "{line}");
         }
-        assert_eq!(requests.len(), 13);
+        assert_eq!(requests.len(), 14);
         assert_eq!(
             Request::Ping.to_line(Some(&RequestId::Str("a".into()))),
             r#"{"id":"a","type":"ping"}"#
@@ -668,6 +695,32 @@ mod tests {
         assert_eq!(
             code(r#"{"type":"join","room":"ok","since":1.0}"#),
             "bad_request"
+        );
+        assert_eq!(
+            code(r#"{"type":"rooms","after":"BAD ROOM","limit":-1}"#),
+            "bad_request"
+        );
+        assert_eq!(code(r#"{"type":"rooms","after":7}"#), "bad_request");
+        assert_eq!(code(r#"{"type":"rooms","after":"BAD ROOM"}"#), "bad_room");
+    }
+
+    #[test]
+    fn a_rooms_page_names_its_start_like_any_room() {
+        let envelope = parse(r##"{"type":"rooms","after":"#Ops","limit":5}"##);
+        assert_eq!(
+            envelope.request,
+            Ok(Request::Rooms {
+                after: Some(RoomName::parse("ops").unwrap()),
+                limit: Some(5),
+            })
+        );
+        let envelope = parse(r#"{"type":"rooms","after":null,"limit":null}"#);
+        assert_eq!(
+            envelope.request,
+            Ok(Request::Rooms {
+                after: None,
+                limit: None,
+            })
         );
     }
 

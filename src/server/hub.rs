@@ -5,19 +5,20 @@
 //! directory is for joins, leaves, nick changes and lookups.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::ops::Range;
+use std::ops::{Bound, Range};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::config::{ConfiguredRoom, Settings};
 use crate::protocol::epoch::Epoch;
-use crate::protocol::frames::{Event, Frame, JoinOk, RoomSummary};
+use crate::protocol::frames::{self, Event, Frame, JoinOk, RoomSummary};
 use crate::protocol::names::{Nick, RoomName};
 use crate::protocol::request::HistoryPage;
 use crate::protocol::time;
 use crate::protocol::ProtocolError;
 
 use super::outbox::Outbox;
+use super::page;
 use super::room::Room;
 use super::store::{RestoredRoom, Store};
 
@@ -376,12 +377,35 @@ impl Hub {
         self.lock().rooms.get(name).cloned()
     }
 
-    /// Every room, sorted by name.
-    pub fn rooms(&self) -> Vec<RoomSummary> {
-        self.lock()
+    /// A page of the room list, sorted by name: the rooms after `after`, at
+    /// most `limit` of them and `bytes` of list (at least one when any is
+    /// left), and whether rooms after the last one listed exist.
+    pub fn rooms(
+        &self,
+        after: Option<&RoomName>,
+        limit: usize,
+        bytes: usize,
+    ) -> (Vec<RoomSummary>, bool) {
+        let directory = self.lock();
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut rooms = Vec::new();
+        let mut used = 0;
+        for room in directory
             .rooms
-            .values()
-            .map(|room| room.summary())
-            .collect()
+            .range((start, Bound::Unbounded))
+            .map(|(_, room)| room)
+        {
+            if rooms.len() == limit {
+                return (rooms, true);
+            }
+            let summary = room.summary();
+            let cost = page::cost(frames::encode(&summary).get().len());
+            if !rooms.is_empty() && used + cost > bytes {
+                return (rooms, true);
+            }
+            used += cost;
+            rooms.push(summary);
+        }
+        (rooms, false)
     }
 }

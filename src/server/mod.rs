@@ -11,6 +11,7 @@ mod auth_backoff;
 pub mod hub;
 mod listener;
 pub mod outbox;
+pub mod page;
 pub mod rate;
 mod reload;
 pub mod room;

@@ -42,6 +42,7 @@ use super::admission::{Refusal, Ticket};
 use super::auth_backoff::Attempt;
 use super::hub::{Client, JoinHistory};
 use super::outbox::{self, Failure, Outbox};
+use super::page::{self, Keep};
 use super::rate::{RateLimiter, Verdict};
 use super::room::Room;
 use super::sequencer::{Change, Committed, NotStored, Pending, Respond};
@@ -579,7 +580,20 @@ impl Session {
                     .map_err(|NotStored| unavailable())?;
                 Reply::ok(id, TopicOk { room, topic })
             }
-            Request::Rooms => Reply::ok(id, RoomsOk { rooms: hub.rooms() }),
+            Request::Rooms { after, limit } => {
+                let limits = &self.settings.limits;
+                let limit = limit.map_or(limits.history_max, clamp_count);
+                let envelope = frames::ok(
+                    id,
+                    RoomsOk {
+                        rooms: Vec::new(),
+                        more: false,
+                    },
+                );
+                let bytes = limits.max_page_bytes.saturating_sub(envelope.get().len());
+                let (rooms, more) = hub.rooms(after.as_ref(), limit.min(limits.history_max), bytes);
+                Reply::ok(id, RoomsOk { rooms, more })
+            }
             Request::Who { room } => {
                 let found = hub
                     .find_room(&room)
@@ -650,6 +664,7 @@ impl Session {
                     max_text_bytes: limits.max_text_bytes,
                     max_rooms: limits.max_rooms,
                     history_max: limits.history_max,
+                    max_page_bytes: Some(limits.max_page_bytes),
                 },
             },
         );
@@ -714,6 +729,10 @@ impl Session {
             return Err(ProtocolError::TooManyRooms { max: max_rooms });
         }
         let store = self.shared.sequencer.store();
+        let keep = match wanted {
+            JoinHistory::Last(_) => Keep::Newest,
+            JoinHistory::Since(..) => Keep::Oldest,
+        };
         let (joined, mut ok, stored) = self.shared.hub.join(
             client,
             &room,
@@ -721,11 +740,24 @@ impl Session {
             self.settings.limits.history_max,
             store.as_ref(),
         );
-        if !stored.is_empty() {
-            let mut history = store.read(&room, joined.epoch(), stored).await;
-            history.append(&mut ok.history);
-            ok.history = history;
-        }
+        // The room, topic, members and epoch come first; the history fills
+        // what is left of the page. The member list is never cut: with more
+        // members than a page holds, the history is one message.
+        let memory = std::mem::take(&mut ok.history);
+        let envelope = frames::ok(id, &ok).get().len();
+        let bytes = self.settings.limits.max_page_bytes.saturating_sub(envelope);
+        let (history, cut) = page::history(
+            store.as_ref(),
+            &room,
+            joined.epoch(),
+            stored,
+            memory,
+            keep,
+            bytes,
+        )
+        .await;
+        ok.history = history;
+        ok.more |= cut;
         if !rejoin {
             info!(nick = %client.nick(), %room, "joined");
             self.rooms.insert(room, joined);
@@ -752,18 +784,29 @@ impl Session {
             });
         }
         let store = self.shared.sequencer.store();
+        let keep = Keep::for_page(&page);
         let plan = joined.plan(page, limit, store.oldest_seq(&room, current));
-        let mut messages = store.read(&room, current, plan.stored).await;
-        messages.extend(plan.memory);
-        Reply::ok(
-            id,
-            HistoryOk {
-                room,
-                epoch: current.clone(),
-                messages,
-                more: plan.more,
-            },
+        let mut ok = HistoryOk {
+            room,
+            epoch: current.clone(),
+            messages: Vec::new(),
+            more: false,
+        };
+        let envelope = frames::ok(id, &ok).get().len();
+        let bytes = self.settings.limits.max_page_bytes.saturating_sub(envelope);
+        let (messages, cut) = page::history(
+            store.as_ref(),
+            &ok.room,
+            current,
+            plan.stored,
+            plan.memory,
+            keep,
+            bytes,
         )
+        .await;
+        ok.messages = messages;
+        ok.more = plan.more || cut;
+        Reply::ok(id, ok)
     }
 
     fn joined(&self, room: &RoomName) -> Result<&Arc<Room>, ProtocolError> {

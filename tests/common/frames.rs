@@ -130,5 +130,5 @@ pub fn message_event(room: &str, seq: u64, from: &str, text: &str) -> Value {
 
 /// The `hello` `limits` object for the default limits.
 pub fn default_limits() -> Value {
-    json!({"max_line_bytes": 16384, "max_text_bytes": 4096, "max_rooms": 64, "history_max": 200})
+    json!({"max_line_bytes": 16384, "max_text_bytes": 4096, "max_rooms": 64, "history_max": 200, "max_page_bytes": 262144})
 }

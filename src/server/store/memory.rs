@@ -11,6 +11,7 @@ use crate::protocol::frames::Frame;
 use crate::protocol::names::RoomName;
 
 use super::{Batch, Completion, Store, StoreFuture};
+use crate::server::page::{Budget, Fitted};
 
 /// Keeps nothing beyond what the rooms hold in memory.
 #[derive(Debug, Default)]
@@ -38,8 +39,9 @@ impl Store for MemoryStore {
         _room: &RoomName,
         _epoch: &Epoch,
         _range: Range<u64>,
-    ) -> StoreFuture<Vec<Frame>> {
-        Box::pin(std::future::ready(Vec::new()))
+        _budget: Budget,
+    ) -> StoreFuture<Fitted> {
+        Box::pin(std::future::ready(Fitted::default()))
     }
 
     fn start(&self) {}

@@ -22,6 +22,8 @@ use crate::protocol::epoch::Epoch;
 use crate::protocol::frames::Frame;
 use crate::protocol::names::RoomName;
 
+use super::page::{Budget, Fitted};
+
 pub use day_files::{DayFileStore, StoreError, PRIVATE_DIR};
 pub use memory::MemoryStore;
 
@@ -109,8 +111,16 @@ pub trait Store: Send + Sync + Debug {
     /// The oldest seq of `epoch` this store can read back for `room`, if any.
     fn oldest_seq(&self, room: &RoomName, epoch: &Epoch) -> Option<u64>;
 
-    /// The room's messages of `epoch` with a seq in `range`, oldest first.
-    fn read(&self, room: &RoomName, epoch: &Epoch, range: Range<u64>) -> StoreFuture<Vec<Frame>>;
+    /// The room's messages of `epoch` with a seq in `range`, oldest first,
+    /// in strictly increasing seq, as many as fit `budget` from the end it
+    /// keeps (a page's stored part is bounded in bytes like the rest of it).
+    fn read(
+        &self,
+        room: &RoomName,
+        epoch: &Epoch,
+        range: Range<u64>,
+        budget: Budget,
+    ) -> StoreFuture<Fitted>;
 
     /// Starts what runs in the background (timers); called once the server runs.
     fn start(&self);

@@ -13,8 +13,9 @@
 //! stay gap-free.
 //!
 //! Reading history older than a room's memory goes to the files through a small
-//! per-room index (the epoch, and the first `seq` of each day file), streaming
-//! only the files that hold the wanted range.
+//! per-room index (the epoch, and the first `seq` of each day file) and a
+//! sparse index per day file (seq to offset, see `read`), reading only about
+//! the wanted range of the files that hold it.
 
 mod files;
 mod ledger;
@@ -41,6 +42,7 @@ use crate::protocol::frames::Frame;
 use crate::protocol::names::RoomName;
 
 use super::{Batch, Completion, Done, RestoredRoom, Store, StoreFuture};
+use crate::server::page::{Budget, Fitted};
 
 pub use files::PRIVATE_DIR;
 
@@ -127,6 +129,8 @@ pub struct DayFileStore {
     /// connections. A disk that cannot keep up slows those down, nobody else.
     queue: mpsc::UnboundedSender<Command>,
     index: Arc<Index>,
+    /// Where in each day file a seq is (bounded, see `read`).
+    sparse: Arc<read::Indexes>,
     reopen: Arc<AtomicBool>,
     tick: Duration,
     stop: CancellationToken,
@@ -181,6 +185,7 @@ impl DayFileStore {
             private: settings.private,
             queue,
             index,
+            sparse: Arc::default(),
             reopen,
             tick,
             stop: CancellationToken::new(),
@@ -245,20 +250,29 @@ impl Store for DayFileStore {
             .and_then(|files| files.days.first().map(|&(_, seq)| seq))
     }
 
-    fn read(&self, room: &RoomName, epoch: &Epoch, range: Range<u64>) -> StoreFuture<Vec<Frame>> {
+    fn read(
+        &self,
+        room: &RoomName,
+        epoch: &Epoch,
+        range: Range<u64>,
+        budget: Budget,
+    ) -> StoreFuture<Fitted> {
         let days = match self.index.lock().get(room) {
             Some(files) if files.epoch == *epoch && !range.is_empty() => {
                 read::days_for(&files.days, &range)
             }
-            _ => return Box::pin(std::future::ready(Vec::new())),
+            _ => return Box::pin(std::future::ready(Fitted::default())),
         };
         let room_dir = self.dir.join(room.as_str());
         let epoch = epoch.clone();
+        let sparse = self.sparse.clone();
         Box::pin(async move {
             // File reads block; keep them off the runtime's worker threads.
-            tokio::task::spawn_blocking(move || read::read_range(&room_dir, &days, &epoch, range))
-                .await
-                .unwrap_or_default()
+            tokio::task::spawn_blocking(move || {
+                read::read_range(&sparse, &room_dir, &days, &epoch, range, budget)
+            })
+            .await
+            .unwrap_or_default()
         })
     }
 
