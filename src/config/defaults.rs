@@ -56,6 +56,8 @@ impl Default for Limits {
             history_max: 200,
             history_on_join: 20,
             outbound_queue_bytes: 1 << 20,
+            outbound_queue_max_bytes: 4 << 20,
+            drain_grace: Duration::from_secs(2),
             rate_burst: 50,
             rate_per_second: 10.0,
             handshake_timeout: Duration::from_secs(10),

@@ -46,6 +46,8 @@ history_keep = 300
 history_max = 100
 history_on_join = 10
 outbound_queue_bytes = 65536
+outbound_queue_max_bytes = 262144
+drain_grace = "500ms"
 rate_burst = 20
 rate_per_second = 5
 handshake_timeout = "5s"
@@ -169,6 +171,8 @@ fn a_full_config_parses_into_its_values() {
             history_max: 100,
             history_on_join: 10,
             outbound_queue_bytes: 65536,
+            outbound_queue_max_bytes: 262144,
+            drain_grace: Duration::from_millis(500),
             rate_burst: 20,
             rate_per_second: 5.0,
             handshake_timeout: Duration::from_secs(5),
@@ -219,7 +223,7 @@ fn config_keys_are_exactly_the_keys_of_the_full_example() {
     let mut listed: Vec<String> = config_keys().iter().map(ToString::to_string).collect();
     listed.sort();
     assert_eq!(found, listed);
-    assert_eq!(listed.len(), 34);
+    assert_eq!(listed.len(), 36);
 }
 
 #[test]
@@ -300,6 +304,14 @@ fn limits_must_be_sane() {
         ("max_text_bytes = 20000", "limits.max_text_bytes"),
         ("max_text_bytes = 0", "limits.max_text_bytes"),
         ("outbound_queue_bytes = 100", "limits.outbound_queue_bytes"),
+        (
+            "outbound_queue_max_bytes = 1048577",
+            "limits.outbound_queue_max_bytes",
+        ),
+        (
+            "outbound_queue_bytes = 4194304",
+            "limits.outbound_queue_max_bytes",
+        ),
         ("idle_timeout = \"60s\"", "limits.idle_timeout"),
         ("idle_timeout = \"0s\"", "limits.idle_timeout"),
         ("write_timeout = \"0s\"", "limits.write_timeout"),
@@ -311,7 +323,7 @@ fn limits_must_be_sane() {
             "{line}: {err}"
         );
     }
-    assert_eq!(cases.len(), 14);
+    assert_eq!(cases.len(), 16);
 }
 
 #[test]

@@ -128,6 +128,18 @@ fn check_limits(l: &Limits, c: &Checker) -> Result<(), ConfigError> {
             ),
         ));
     }
+    // One fan-out goes past the soft bound before anyone waits: the hard bound
+    // must leave room for at least one more line.
+    if l.outbound_queue_max_bytes < l.outbound_queue_bytes.saturating_add(l.max_line_bytes) {
+        return Err(c.invalid(
+            "limits.outbound_queue_max_bytes",
+            format!(
+                "{} is less than limits.outbound_queue_bytes ({}) plus limits.max_line_bytes \
+                 ({}): a client could be cut off as soon as it is waited for",
+                l.outbound_queue_max_bytes, l.outbound_queue_bytes, l.max_line_bytes
+            ),
+        ));
+    }
     if !(l.rate_per_second.is_finite() && l.rate_per_second > 0.0) {
         return Err(c.invalid(
             "limits.rate_per_second",
