@@ -68,17 +68,19 @@ impl Conn {
 struct Seen {
     messages: usize,
     oks: usize,
+    /// Error answers (a private message to a victim already cut off).
+    errors: usize,
     /// The `bye` reason, or "closed", if the connection ended.
     ended: Option<String>,
     /// Since the burst began, when the last expected frame came.
     done_at: Option<Duration>,
 }
 
-/// Reads until `messages` messages and `oks` oks have come, the connection
-/// ends, or it hears nothing for [`SILENCE`].
-async fn read(lines: &mut Lines, messages: usize, oks: usize, epoch: Instant) -> Seen {
+/// Reads until `messages` messages and `answers` answers have come, the
+/// connection ends, or it hears nothing for [`SILENCE`].
+async fn read(lines: &mut Lines, messages: usize, answers: usize, epoch: Instant) -> Seen {
     let mut seen = Seen::default();
-    while seen.messages < messages || seen.oks < oks {
+    while seen.messages < messages || seen.oks + seen.errors < answers {
         let line = match tokio::time::timeout(SILENCE, lines.next_line()).await {
             Ok(Ok(Some(line))) => line,
             Ok(_) => {
@@ -91,6 +93,7 @@ async fn read(lines: &mut Lines, messages: usize, oks: usize, epoch: Instant) ->
         match frame["type"].as_str() {
             Some("message") => seen.messages += 1,
             Some("ok") => seen.oks += 1,
+            Some("error") => seen.errors += 1,
             Some("bye") => seen.ended = frame["reason"].as_str().map(str::to_owned),
             _ => {}
         }
@@ -191,6 +194,7 @@ async fn scenario(
         .filter_map(|s| s.ended.clone())
         .collect();
     let acked: usize = senders_seen.iter().map(|s| s.oks).sum();
+    let refused: usize = senders_seen.iter().map(|s| s.errors).sum();
     let senders_kept = senders_seen.iter().filter(|s| s.ended.is_none()).count();
     let last = readers_seen
         .iter()
@@ -205,7 +209,8 @@ async fn scenario(
         total * readers_seen.len()
     );
     println!(
-        "  senders: {senders_kept} of {SENDERS} kept their connection, {acked} of {total} oks"
+        "  senders: {senders_kept} of {SENDERS} kept their connection, {acked} of {total} oks, \
+         {refused} errors"
     );
     if !reasons.is_empty() {
         let slow = reasons.iter().filter(|r| *r == "slow consumer").count();
