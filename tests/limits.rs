@@ -261,11 +261,18 @@ async fn an_idle_client_gets_a_ping_then_bye_and_its_rooms_are_told() {
     server.shutdown().await;
 }
 
+/// Small outbound bounds and a short grace time, so a client that stops reading
+/// reaches its hard bound after a few dozen messages, and the room waits for it
+/// only briefly (it is then lagging: nobody waits for it again).
+const SMALL_QUEUE: &str =
+    "outbound_queue_bytes = 65536\noutbound_queue_max_bytes = 131072\ndrain_grace = \"200ms\"\n";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_consumer_is_cut_off_and_the_room_keeps_going() {
     const MAX_MESSAGES: u64 = 20_000;
     let server = TestServer::start(&format!(
-        "[limits]\noutbound_queue_bytes = 65536\nmax_page_bytes = 32768\nmax_text_bytes = 8000\nmax_line_bytes = 16384\n{NO_RATE_LIMIT}"
+        "[limits]\n{SMALL_QUEUE}max_page_bytes = 32768
+max_text_bytes = 8000\nmax_line_bytes = 16384\n{NO_RATE_LIMIT}"
     ))
     .await;
     let mut stuck = registered(&server, "stuck").await;
@@ -449,7 +456,8 @@ async fn beyond_the_socket_ceiling_a_connection_is_closed_at_once() {
 async fn private_messages_to_a_client_that_stopped_reading_end_in_no_such_user() {
     const MAX_MESSAGES: usize = 20_000;
     let server = TestServer::start(&format!(
-        "[limits]\noutbound_queue_bytes = 65536\nmax_page_bytes = 32768\nmax_text_bytes = 8000\n{NO_RATE_LIMIT}"
+        "[limits]\n{SMALL_QUEUE}max_page_bytes = 32768
+max_text_bytes = 8000\n{NO_RATE_LIMIT}"
     ))
     .await;
     let mut stuck = registered(&server, "stuck").await;

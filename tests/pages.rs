@@ -354,11 +354,11 @@ fn a_config_whose_queue_cannot_hold_a_page_is_refused_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_binary_config(
         dir.path(),
-        "[limits]\nmax_page_bytes = 262144\noutbound_queue_bytes = 200000\n",
+        "[limits]\nmax_page_bytes = 262144\noutbound_queue_bytes = 1048576\noutbound_queue_max_bytes = 1250000\n",
     );
     let (code, stderr) = run_binary_to_exit(&config);
     assert_eq!(code, Some(1), "{stderr}");
-    for key in ["limits.max_page_bytes", "limits.outbound_queue_bytes"] {
+    for key in ["limits.max_page_bytes", "limits.outbound_queue_max_bytes"] {
         assert!(stderr.contains(key), "{key} not named: {stderr}");
     }
 }

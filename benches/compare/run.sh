@@ -148,8 +148,8 @@ wait_ready() {
 start_confab() {
   local port="$1" dir="$TMP/confab"
   rm -rf "$dir"; mkdir -p "$dir/state"
-  # Plaintext loopback listener; rate limits lifted and a 16 MiB outbound queue,
-  # as in benches/load.rs; room for every connection.
+  # Plaintext loopback listener; rate limits lifted and a 16 MiB outbound queue
+  # (64 MiB hard bound), as in benches/load.rs; room for every connection.
   cat >"$dir/confab.toml" <<EOF
 state_dir = "$dir/state"
 log_level = "warn"
@@ -164,6 +164,7 @@ max_connections = 60000
 rate_burst = 1000000
 rate_per_second = 1000000.0
 outbound_queue_bytes = 16777216
+outbound_queue_max_bytes = 67108864
 EOF
   "$CONFAB" server --config "$dir/confab.toml" </dev/null >"$TMP/confab.log" 2>&1 &
   SERVER_PID=$!

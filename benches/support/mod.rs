@@ -57,14 +57,34 @@ impl ServerProcess {
     /// benchmark client comes from 127.0.0.1); `extra` is appended to the
     /// `[limits]` table (and may open tables of its own after it).
     pub fn start(state: tempfile::TempDir, extra: &str) -> ServerProcess {
+        // A build from before the hard bound and the per-address limit
+        // existed refuses their keys.
+        let hard = if std::env::var_os("CONFAB_BENCH_PRE_HARD_BOUND").is_some() {
+            ""
+        } else {
+            "outbound_queue_max_bytes = 67108864\nmax_connections_per_address = 100000\n"
+        };
+        ServerProcess::start_with_limits(
+            state,
+            &format!(
+                "rate_burst = 1000000\nrate_per_second = 1000000.0\n\
+                 outbound_queue_bytes = 16777216\n{hard}{extra}"
+            ),
+        )
+    }
+
+    /// Starts the server on a TLS listener on 127.0.0.1 with `limits` as its
+    /// `[limits]` table (which may open tables of its own after it): the
+    /// defaults for every key it leaves out. `CONFAB_BENCH_BINARY` names
+    /// another build of `confab` to run (to measure a build before a change).
+    pub fn start_with_limits(state: tempfile::TempDir, limits: &str) -> ServerProcess {
         let config = state.path().join("bench.toml");
         std::fs::write(
             &config,
             format!(
                 "state_dir = {:?}\nlog_level = \"warn,confab::server=info\"\n\
                  [[listen]]\naddr = \"127.0.0.1:0\"\n\
-                 [limits]\nrate_burst = 1000000\nrate_per_second = 1000000.0\n\
-                 outbound_queue_bytes = 16777216\nmax_connections_per_address = 100000\n{extra}",
+                 [limits]\n{limits}",
                 state.path()
             ),
         )
@@ -119,6 +139,17 @@ impl ServerProcess {
     /// The server's resident memory, in KiB.
     pub fn rss_kib(&self) -> u64 {
         process::rss_kib(self.child.id())
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The resident memory of process `pid`, in KiB (to sample it from
+    /// another thread).
+    pub fn rss_kib_of(pid: u32) -> u64 {
+        process::rss_kib(pid)
     }
 }
 

@@ -59,6 +59,8 @@ impl Default for Limits {
             history_on_join: 20,
             max_page_bytes: 256 * 1024,
             outbound_queue_bytes: 1 << 20,
+            outbound_queue_max_bytes: 4 << 20,
+            drain_grace: Duration::from_secs(2),
             rate_burst: 50,
             rate_per_second: 10.0,
             ping_rate_burst: 100,

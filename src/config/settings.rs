@@ -164,11 +164,24 @@ pub struct Limits {
     pub history_on_join: usize,
     /// Most bytes of one `join`, `history` or `rooms` answer (the whole `ok`
     /// line): a page stops before the item that would cross it, with `more`.
-    /// At least `max_line_bytes`; with `max_line_bytes` more, at most
-    /// `outbound_queue_bytes`, so every answer fits the client's queue.
+    /// At least `max_line_bytes`; with `max_line_bytes` more, at most the
+    /// room between the two queue bounds, so every answer fits the client's
+    /// queue.
     pub max_page_bytes: usize,
-    /// Bound on one client's outbound queue, in bytes (at least `max_line_bytes`).
+    /// Soft bound on one client's outbound queue, in bytes (at least
+    /// `max_line_bytes`): beyond it, whoever can wait (a room's next batch, a
+    /// private message, the client's own next request) waits for the client to
+    /// drain, up to `drain_grace`.
     pub outbound_queue_bytes: usize,
+    /// Hard bound on one client's outbound queue, in bytes (at least
+    /// `outbound_queue_bytes` + `max_line_bytes`): a frame that would take the
+    /// queue beyond it cuts the client off as a slow consumer.
+    pub outbound_queue_max_bytes: usize,
+    /// Longest time anyone waits for one client to drain its outbound queue
+    /// below `outbound_queue_bytes`; a client that made them wait that long is
+    /// not waited for again until it has caught up (0: never wait).
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub drain_grace: Duration,
     /// Request bucket size per connection.
     pub rate_burst: u32,
     /// Request bucket refill rate, above 0.

@@ -49,6 +49,8 @@ history_max = 100
 history_on_join = 10
 max_page_bytes = 32768
 outbound_queue_bytes = 65536
+outbound_queue_max_bytes = 262144
+drain_grace = "500ms"
 rate_burst = 20
 rate_per_second = 5
 ping_rate_burst = 40
@@ -177,6 +179,8 @@ fn a_full_config_parses_into_its_values() {
             history_on_join: 10,
             max_page_bytes: 32768,
             outbound_queue_bytes: 65536,
+            outbound_queue_max_bytes: 262144,
+            drain_grace: Duration::from_millis(500),
             rate_burst: 20,
             rate_per_second: 5.0,
             ping_rate_burst: 40,
@@ -229,7 +233,7 @@ fn config_keys_are_exactly_the_keys_of_the_full_example() {
     let mut listed: Vec<String> = config_keys().iter().map(ToString::to_string).collect();
     listed.sort();
     assert_eq!(found, listed);
-    assert_eq!(listed.len(), 39);
+    assert_eq!(listed.len(), 41);
 }
 
 #[test]
@@ -321,7 +325,18 @@ fn limits_must_be_sane() {
         ("max_text_bytes = 0", "limits.max_text_bytes"),
         ("outbound_queue_bytes = 100", "limits.outbound_queue_bytes"),
         ("max_page_bytes = 16383", "limits.max_page_bytes"),
-        ("outbound_queue_bytes = 262144", "limits.max_page_bytes"),
+        (
+            "outbound_queue_max_bytes = 1100000",
+            "limits.max_page_bytes",
+        ),
+        (
+            "outbound_queue_max_bytes = 1048577",
+            "limits.outbound_queue_max_bytes",
+        ),
+        (
+            "outbound_queue_bytes = 4194304",
+            "limits.outbound_queue_max_bytes",
+        ),
         ("idle_timeout = \"60s\"", "limits.idle_timeout"),
         ("idle_timeout = \"0s\"", "limits.idle_timeout"),
         ("write_timeout = \"0s\"", "limits.write_timeout"),
@@ -333,16 +348,17 @@ fn limits_must_be_sane() {
             "{line}: {err}"
         );
     }
-    assert_eq!(cases.len(), 20);
+    assert_eq!(cases.len(), 22);
 }
 
 #[test]
 fn the_outbound_queue_must_hold_a_page_and_a_line() {
-    // 256 KiB of page and 16 KiB of line: 272 KiB is just enough.
-    let fits = parse("[limits]\noutbound_queue_bytes = 278528\n").unwrap();
+    // 256 KiB of page and 16 KiB of line above the 1 MiB soft bound: a hard
+    // bound of 1 MiB + 272 KiB is just enough.
+    let fits = parse("[limits]\noutbound_queue_max_bytes = 1327104\n").unwrap();
     assert_eq!(fits.limits.max_page_bytes, 262_144);
-    let err = error("[limits]\noutbound_queue_bytes = 278527\n");
-    for named in ["limits.max_page_bytes", "limits.outbound_queue_bytes"] {
+    let err = error("[limits]\noutbound_queue_max_bytes = 1327103\n");
+    for named in ["limits.max_page_bytes", "limits.outbound_queue_max_bytes"] {
         assert!(err.contains(named), "{err}");
     }
 }

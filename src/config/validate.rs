@@ -134,6 +134,18 @@ fn check_limits(l: &Limits, c: &Checker) -> Result<(), ConfigError> {
             ),
         ));
     }
+    // One fan-out goes past the soft bound before anyone waits: the hard bound
+    // must leave room for at least one more line.
+    if l.outbound_queue_max_bytes < l.outbound_queue_bytes.saturating_add(l.max_line_bytes) {
+        return Err(c.invalid(
+            "limits.outbound_queue_max_bytes",
+            format!(
+                "{} is less than limits.outbound_queue_bytes ({}) plus limits.max_line_bytes \
+                 ({}): a client could be cut off as soon as it is waited for",
+                l.outbound_queue_max_bytes, l.outbound_queue_bytes, l.max_line_bytes
+            ),
+        ));
+    }
     check_page_bytes(l, c)?;
     let rates = [
         ("limits.rate_per_second", l.rate_per_second),
@@ -148,9 +160,11 @@ fn check_limits(l: &Limits, c: &Checker) -> Result<(), ConfigError> {
 }
 
 /// A page must hold one message (a message's frame is about one request
-/// line), and the client's own queue must hold a full page with room for the
-/// events queued around it (one line's worth), or the answer would cut the
-/// client that asked for it.
+/// line), and a full page, with room for the events queued around it (one
+/// line's worth), must fit between the two queue bounds: a session carries a
+/// request out once its queue is back under the soft bound, so its answer
+/// lands at most a page above it, and must not reach the hard bound that
+/// would cut the client that asked for it.
 fn check_page_bytes(l: &Limits, c: &Checker) -> Result<(), ConfigError> {
     if l.max_page_bytes < l.max_line_bytes {
         return Err(c.invalid(
@@ -161,14 +175,21 @@ fn check_page_bytes(l: &Limits, c: &Checker) -> Result<(), ConfigError> {
             ),
         ));
     }
-    if l.max_page_bytes.saturating_add(l.max_line_bytes) > l.outbound_queue_bytes {
+    let room = l
+        .outbound_queue_max_bytes
+        .saturating_sub(l.outbound_queue_bytes);
+    if l.max_page_bytes.saturating_add(l.max_line_bytes) > room {
         return Err(c.invalid(
             "limits.max_page_bytes",
             format!(
-                "{} plus limits.max_line_bytes ({}) is more than limits.outbound_queue_bytes \
-                 ({}): a full page would not fit the client's outbound queue, and the client \
-                 that asked for it would be cut as a slow consumer",
-                l.max_page_bytes, l.max_line_bytes, l.outbound_queue_bytes
+                "{} plus limits.max_line_bytes ({}) is more than limits.outbound_queue_max_bytes \
+                 ({}) minus limits.outbound_queue_bytes ({}): a full page would not fit the \
+                 client's outbound queue, and the client that asked for it would be cut as a \
+                 slow consumer",
+                l.max_page_bytes,
+                l.max_line_bytes,
+                l.outbound_queue_max_bytes,
+                l.outbound_queue_bytes
             ),
         ));
     }

@@ -1,7 +1,19 @@
-//! One connection's outbound side: a queue bounded in bytes that any task may push
-//! frames into without waiting, and the writer task that drains it. Pushing never
-//! blocks, so a room can fan out while holding its lock; a client whose queue
-//! overflows is cut off ("slow consumer") instead of slowing anyone else down.
+//! One connection's outbound side: a queue bounded in bytes, and the writer task
+//! that drains it. Two bounds and a grace time keep a reader that keeps reading
+//! connected while nobody waits long for one that does not:
+//!
+//! - beyond the **soft** bound (`outbound_queue_bytes`) producers that can wait
+//!   (a room's next batch, a private message or typing notice, the client's own
+//!   next request) wait for the queue to drain ([`Outbox::drained`]); those that
+//!   cannot (a fan-out under a room's lock, a response) push anyway;
+//! - the **hard** bound (`outbound_queue_max_bytes`) is never exceeded: a push
+//!   beyond it cuts the client off ("slow consumer");
+//! - producers wait at most the **grace** time (`drain_grace`) for one client,
+//!   counted from when its queue went over soft; a client that used it up is
+//!   *lagging*: nobody waits for it any more until it has drained everything
+//!   (queue empty, writer idle), and it is cut if it reaches the hard bound.
+//!
+//! [`Outbox::push`] never waits, so a room can fan out while holding its lock.
 
 use std::collections::VecDeque;
 use std::io;
@@ -10,17 +22,42 @@ use std::time::Duration;
 
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::Limits;
 use crate::protocol::frames::Frame;
 
 /// Why an outbox stopped accepting frames on its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Failure {
-    /// The queue overflowed, or a write did not complete within the write timeout.
+    /// The queue reached its hard bound, or a write did not complete within the
+    /// write timeout.
     SlowConsumer,
     /// The peer is gone: a write failed.
     WriteFailed,
+}
+
+/// The bounds of one connection's outbound queue, fixed when it starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    /// Beyond this many queued bytes, producers that can wait do.
+    pub soft: usize,
+    /// A push that would queue more than this many bytes cuts the client off.
+    pub hard: usize,
+    /// The longest time producers wait for the queue to drain below `soft`.
+    pub grace: Duration,
+}
+
+impl Bounds {
+    /// The bounds the `[limits]` table sets.
+    pub fn from_limits(limits: &Limits) -> Bounds {
+        Bounds {
+            soft: limits.outbound_queue_bytes,
+            hard: limits.outbound_queue_max_bytes,
+            grace: limits.drain_grace,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,28 +74,46 @@ struct State {
     frames: VecDeque<Frame>,
     bytes: usize,
     phase: Phase,
+    /// When the queue last went over the soft bound; `None` while it is not.
+    over_soft_since: Option<Instant>,
+    /// Made its producers wait the whole grace time: nobody waits for it until
+    /// it has drained everything.
+    lagging: bool,
+}
+
+impl State {
+    /// Whether a producer that can wait should, before adding more.
+    fn congested(&self, soft: usize) -> bool {
+        self.phase == Phase::Open && !self.lagging && self.bytes > soft
+    }
 }
 
 /// A bounded outbound frame queue.
 #[derive(Debug)]
 pub struct Outbox {
     state: Mutex<State>,
-    capacity: usize,
+    bounds: Bounds,
+    /// Wakes the writer: a frame was queued, or the outbox closed.
     wake: Notify,
+    /// Wakes the producers waiting in [`Outbox::drained`].
+    drained: Notify,
     failed: CancellationToken,
 }
 
 impl Outbox {
-    /// A queue holding at most `capacity` bytes of frames (newlines counted).
-    pub fn new(capacity: usize) -> Self {
+    /// A queue with the given bounds (frames counted with their newline).
+    pub fn new(bounds: Bounds) -> Self {
         Outbox {
             state: Mutex::new(State {
                 frames: VecDeque::new(),
                 bytes: 0,
                 phase: Phase::Open,
+                over_soft_since: None,
+                lagging: false,
             }),
-            capacity,
+            bounds,
             wake: Notify::new(),
+            drained: Notify::new(),
             failed: CancellationToken::new(),
         }
     }
@@ -71,15 +126,15 @@ impl Outbox {
     }
 
     /// Queues a frame without waiting. Returns false if the frame was not queued:
-    /// the connection is closing, or this frame overflowed the queue (which marks
-    /// the connection as a slow consumer).
+    /// the connection is closing, or this frame would take the queue beyond its
+    /// hard bound (which marks the connection as a slow consumer).
     pub fn push(&self, frame: &Frame) -> bool {
         let mut state = self.lock();
         if state.phase != Phase::Open {
             return false;
         }
         let size = frame.get().len() + 1;
-        if state.bytes + size > self.capacity {
+        if state.bytes + size > self.bounds.hard {
             // The client will be disconnected; what it has not read yet is moot.
             state.frames.clear();
             state.bytes = 0;
@@ -87,17 +142,68 @@ impl Outbox {
             drop(state);
             self.failed.cancel();
             self.wake.notify_one();
+            self.drained.notify_waiters();
             return false;
         }
         state.frames.push_back(frame.clone());
         state.bytes += size;
+        if state.bytes > self.bounds.soft && state.over_soft_since.is_none() {
+            state.over_soft_since = Some(Instant::now());
+        }
         drop(state);
         self.wake.notify_one();
         true
     }
 
-    /// Queues `last` after everything pending (ignoring the bound: it is the one
-    /// frame that says goodbye) and accepts nothing more.
+    /// Whether producers that can wait should wait for this client before
+    /// adding more: its queue is over the soft bound and it is not lagging.
+    pub fn is_congested(&self) -> bool {
+        self.lock().congested(self.bounds.soft)
+    }
+
+    /// Waits until producers may add more without waiting: the queue is at or
+    /// below the soft bound, the client is lagging, or the connection ends.
+    /// Waits at most the grace time counted from when the queue went over the
+    /// soft bound, so several producers waiting for the same client wait for
+    /// the same deadline; when it passes, the client becomes lagging.
+    pub async fn drained(&self) {
+        loop {
+            let notified = self.drained.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so a wake-up in between is not lost.
+            notified.as_mut().enable();
+            let deadline = {
+                let state = self.lock();
+                if !state.congested(self.bounds.soft) {
+                    return;
+                }
+                let since = state.over_soft_since.expect("over soft since");
+                since + self.bounds.grace
+            };
+            if tokio::time::timeout_at(deadline, notified).await.is_ok() {
+                continue;
+            }
+            let mut state = self.lock();
+            let expired = state
+                .over_soft_since
+                .is_some_and(|since| since + self.bounds.grace <= Instant::now());
+            if state.congested(self.bounds.soft) && expired {
+                state.lagging = true;
+                drop(state);
+                self.drained.notify_waiters();
+                return;
+            }
+        }
+    }
+
+    /// [`Outbox::drained`], then [`Outbox::push`]: for producers that can wait.
+    pub async fn push_when_drained(&self, frame: &Frame) -> bool {
+        self.drained().await;
+        self.push(frame)
+    }
+
+    /// Queues `last` after everything pending (ignoring the bounds: it is the
+    /// one frame that says goodbye) and accepts nothing more.
     pub fn close_with(&self, last: Frame) {
         let mut state = self.lock();
         if state.phase != Phase::Closing {
@@ -107,12 +213,14 @@ impl Outbox {
         }
         drop(state);
         self.wake.notify_one();
+        self.drained.notify_waiters();
     }
 
     /// Accepts nothing more; the writer ends once the queue is empty.
     pub fn close(&self) {
         self.lock().phase = Phase::Closing;
         self.wake.notify_one();
+        self.drained.notify_waiters();
     }
 
     /// Resolves once the queue overflowed or the writer failed.
@@ -134,18 +242,29 @@ impl Outbox {
         }
         drop(state);
         self.failed.cancel();
+        self.drained.notify_waiters();
     }
 
-    /// Moves everything queued into `batch`; false once the outbox is closed and empty.
+    /// Moves everything queued into `batch`; false once the outbox is closed and
+    /// empty. The writer calls it once it has written the previous batch.
     async fn next_batch(&self, batch: &mut Vec<Frame>) -> bool {
         loop {
             {
                 let mut state = self.lock();
                 if !state.frames.is_empty() {
                     batch.extend(state.frames.drain(..));
+                    let was_over = state.bytes > self.bounds.soft;
                     state.bytes = 0;
+                    state.over_soft_since = None;
+                    drop(state);
+                    if was_over {
+                        self.drained.notify_waiters();
+                    }
                     return true;
                 }
+                // Everything queued is written and the writer is idle: the
+                // client caught up, so producers may wait for it again.
+                state.lagging = false;
                 if state.phase == Phase::Closing {
                     return false;
                 }
@@ -208,6 +327,7 @@ where
 mod tests {
     use super::*;
     use crate::protocol::frames::{encode, Event};
+    use std::sync::Arc;
 
     fn frame(text: &str) -> Frame {
         encode(&Event::Bye {
@@ -215,9 +335,33 @@ mod tests {
         })
     }
 
+    /// Bytes `frame("x")` takes in a queue.
+    fn size() -> usize {
+        frame("x").get().len() + 1
+    }
+
+    /// An outbox whose soft bound holds `soft` frames of [`frame`]`("x")` and
+    /// whose hard bound holds `hard`.
+    fn outbox(soft: usize, hard: usize) -> Outbox {
+        Outbox::new(Bounds {
+            soft: soft * size(),
+            hard: hard * size(),
+            grace: Duration::from_secs(2),
+        })
+    }
+
+    /// Lets the writer take what is queued, as if it wrote it out; true when
+    /// it found something.
+    async fn take(outbox: &Outbox) -> bool {
+        let mut batch = Vec::new();
+        tokio::time::timeout(Duration::from_millis(10), outbox.next_batch(&mut batch))
+            .await
+            .is_ok()
+    }
+
     #[tokio::test]
     async fn drains_in_order_then_closes() {
-        let outbox = Outbox::new(1024);
+        let outbox = outbox(10, 20);
         assert!(outbox.push(&frame("a")));
         assert!(outbox.push(&frame("b")));
         outbox.close_with(frame("c"));
@@ -234,13 +378,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn overflow_marks_a_slow_consumer_and_keeps_the_last_frame_possible() {
+    async fn beyond_the_hard_bound_is_a_slow_consumer_and_keeps_the_last_frame_possible() {
         let one = frame("x");
-        let size = one.get().len() + 1;
-        let outbox = Outbox::new(size * 2);
-        assert!(outbox.push(&one));
-        assert!(outbox.push(&one));
-        assert!(!outbox.push(&one), "the third frame does not fit");
+        let outbox = outbox(1, 3);
+        for n in 0..3 {
+            assert!(outbox.push(&one), "frame {n} fits under the hard bound");
+        }
+        assert!(!outbox.push(&one), "the fourth frame does not fit");
         assert_eq!(outbox.failed().await, Failure::SlowConsumer);
         assert!(!outbox.push(&one), "nothing more is accepted");
         outbox.close_with(frame("slow consumer"));
@@ -252,5 +396,100 @@ mod tests {
             String::from_utf8(sink).unwrap(),
             "{\"type\":\"bye\",\"reason\":\"slow consumer\"}\n"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn over_the_soft_bound_producers_wait_until_the_writer_takes_the_queue() {
+        let outbox = Arc::new(outbox(2, 10));
+        assert!(outbox.push(&frame("x")));
+        assert!(outbox.push(&frame("x")));
+        assert!(!outbox.is_congested(), "at the soft bound nobody waits");
+        // Fan-outs push on beyond the soft bound; only producers that can wait do.
+        assert!(outbox.push(&frame("x")));
+        assert!(outbox.is_congested());
+        let started = Instant::now();
+        let waiter = tokio::spawn({
+            let outbox = outbox.clone();
+            async move { outbox.drained().await }
+        });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(
+            !waiter.is_finished(),
+            "the producer waits while nobody drains"
+        );
+        assert!(take(&outbox).await);
+        waiter.await.unwrap();
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "no grace used up"
+        );
+        assert!(!outbox.is_congested());
+        assert!(!outbox.lock().lagging);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_does_not_drain_within_the_grace_time_lags_until_it_caught_up() {
+        let outbox = Arc::new(outbox(1, 10));
+        assert!(outbox.push(&frame("x")));
+        assert!(outbox.push(&frame("x")));
+        let started = Instant::now();
+        // Two producers waiting for the same client share one deadline.
+        let (first, second) = tokio::join!(outbox.drained(), outbox.drained());
+        let ((), ()) = (first, second);
+        assert_eq!(started.elapsed(), Duration::from_secs(2), "the grace time");
+        assert!(outbox.lock().lagging);
+        assert!(!outbox.is_congested(), "nobody waits for a lagging client");
+        let waited = Instant::now();
+        assert!(outbox.push_when_drained(&frame("x")).await);
+        assert_eq!(waited.elapsed(), Duration::ZERO);
+        // Lagging, it still gets frames up to the hard bound, and is cut beyond.
+        for _ in 3..10 {
+            assert!(outbox.push(&frame("x")));
+        }
+        assert!(!outbox.push(&frame("x")));
+        assert_eq!(outbox.failed().await, Failure::SlowConsumer);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_lagging_client_is_waited_for_again_once_its_queue_and_writer_are_empty() {
+        let outbox = outbox(1, 10);
+        assert!(outbox.push(&frame("x")));
+        assert!(outbox.push(&frame("x")));
+        outbox.drained().await;
+        assert!(outbox.lock().lagging);
+        // The writer takes the queue: still lagging while it writes that batch.
+        assert!(take(&outbox).await);
+        assert!(outbox.lock().lagging);
+        assert!(outbox.push(&frame("x")));
+        assert!(outbox.push(&frame("x")));
+        assert!(!outbox.is_congested());
+        // It wrote that batch, takes the next, then finds nothing: caught up.
+        assert!(take(&outbox).await);
+        assert!(!take(&outbox).await);
+        assert!(!outbox.lock().lagging);
+        assert!(outbox.push(&frame("x")));
+        assert!(outbox.push(&frame("x")));
+        assert!(
+            outbox.is_congested(),
+            "over soft again: producers wait again"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn waiting_producers_are_let_go_when_the_connection_ends() {
+        let outbox = Arc::new(outbox(1, 10));
+        assert!(outbox.push(&frame("x")));
+        assert!(outbox.push(&frame("x")));
+        let waiter = tokio::spawn({
+            let outbox = outbox.clone();
+            async move { outbox.push_when_drained(&frame("late")).await }
+        });
+        tokio::task::yield_now().await;
+        outbox.close_with(frame("bye"));
+        assert!(
+            !waiter.await.unwrap(),
+            "nothing is queued after the last frame"
+        );
+        assert!(!outbox.lock().lagging);
     }
 }

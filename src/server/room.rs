@@ -3,7 +3,8 @@
 //! room's lock is held while a stored record is applied and queued to every
 //! member, so every member sees the room's records in `seq` order. Queuing
 //! never waits (see `outbox`), so the lock is held for a bounded, I/O-free
-//! moment; storing happens outside it.
+//! moment; storing, and waiting for members that are slow to drain, happen
+//! outside it.
 //!
 //! History older than what memory holds is read from the store, outside the
 //! lock ([`Plan::stored`]).
@@ -11,7 +12,7 @@
 use std::collections::VecDeque;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use crate::protocol::epoch::Epoch;
 use crate::protocol::frames::{Frame, RoomSummary};
@@ -67,7 +68,7 @@ pub(super) struct RoomState {
 #[derive(Debug)]
 pub(super) struct CommitQueue {
     /// Changes waiting for the batch in flight to finish (see `sequencer`).
-    pub(super) waiting: Vec<Queued>,
+    pub(super) waiting: VecDeque<Queued>,
     /// A batch of this room is with the store: the next waits its turn, so the
     /// store sees each room's records in seq order and without gaps.
     pub(super) committing: bool,
@@ -75,6 +76,9 @@ pub(super) struct CommitQueue {
     /// of the state's `last_seq`, both set in `Sequencer::finish`, so that
     /// queuing a change never takes the state's lock.
     pub(super) last_seq: u64,
+    /// Members whose outbound queue was over its soft bound after the last
+    /// fan-out: the room's next batch waits for them (see `sequencer`).
+    pub(super) congested: Vec<Weak<Client>>,
 }
 
 impl Room {
@@ -93,9 +97,10 @@ impl Room {
                 stored: false,
             }),
             commits: Mutex::new(CommitQueue {
-                waiting: Vec::new(),
+                waiting: VecDeque::new(),
                 committing: false,
                 last_seq: 0,
+                congested: Vec::new(),
             }),
         }
     }
@@ -124,9 +129,10 @@ impl Room {
                 stored: true,
             }),
             commits: Mutex::new(CommitQueue {
-                waiting: Vec::new(),
+                waiting: VecDeque::new(),
                 committing: false,
                 last_seq: restored.last_seq,
+                congested: Vec::new(),
             }),
         }
     }
@@ -241,14 +247,25 @@ impl RoomState {
         &self.members
     }
 
-    /// Queues `frame` to every member except `except`. A member whose queue is full
-    /// is marked a slow consumer by its outbox and skipped; nobody waits.
+    /// Queues `frame` to every member except `except`. A member whose queue
+    /// would go beyond its hard bound is marked a slow consumer by its outbox
+    /// and skipped; nobody waits.
     pub(super) fn broadcast(&self, frame: &Frame, except: Option<u64>) {
         for member in &self.members {
             if Some(member.id()) != except {
                 member.outbox().push(frame);
             }
         }
+    }
+
+    /// The members that producers should wait for before adding more (see
+    /// `Outbox::is_congested`).
+    pub(super) fn congested_members(&self) -> Vec<Weak<Client>> {
+        self.members
+            .iter()
+            .filter(|member| member.outbox().is_congested())
+            .map(Arc::downgrade)
+            .collect()
     }
 
     /// Applies a stored message (the sequencer's only way to add one): it

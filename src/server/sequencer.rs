@@ -19,9 +19,17 @@
 //! queue and go together as the next batch: that, plus the store's own
 //! batching across rooms, is the group commit. A change that is not stored
 //! leaves no trace: its seq was never seen and is handed out again.
+//!
+//! A room does not outrun its readers: members whose outbound queue is over its
+//! soft bound after a fan-out are noted, and the room's next batch waits (in a
+//! task of its own, never in the store's writer thread) until each has drained,
+//! turned lagging (its grace time is over) or gone; see `outbox`. A batch is
+//! capped in bytes too, so one fan-out goes past a member's soft bound by a
+//! bounded amount.
 
 use std::sync::Arc;
 
+use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
 use crate::protocol::frames::{Event, Message};
@@ -33,6 +41,10 @@ use super::store::{Batch, Completion, Record, RecordKind, Store};
 
 /// Most records one batch of a room carries to the store.
 const MAX_BATCH: usize = 1024;
+
+/// Most bytes of frames one batch carries (but always at least one record):
+/// what one fan-out may add to a member's queue past its soft bound.
+pub const MAX_BATCH_BYTES: usize = 32 * 1024;
 
 /// A change to a room's state, validated by the session.
 #[derive(Debug, Clone)]
@@ -109,11 +121,19 @@ struct InFlight {
 #[derive(Debug, Clone)]
 pub struct Sequencer {
     store: Arc<dyn Store>,
+    /// Where a room waits for its congested members. Without a runtime (unit
+    /// tests of rooms) nobody waits: the hard bounds still hold.
+    runtime: Option<Handle>,
 }
 
 impl Sequencer {
+    /// A sequencer over `store`; made inside a tokio runtime, rooms wait for
+    /// congested members in tasks of that runtime.
     pub fn new(store: Arc<dyn Store>) -> Sequencer {
-        Sequencer { store }
+        Sequencer {
+            store,
+            runtime: Handle::try_current().ok(),
+        }
     }
 
     /// The store rooms are kept in.
@@ -138,7 +158,7 @@ impl Sequencer {
         let (reply, pending) = oneshot::channel();
         let first = {
             let mut queue = room.commits();
-            queue.waiting.push(Queued {
+            queue.waiting.push_back(Queued {
                 change,
                 respond,
                 reply,
@@ -147,8 +167,7 @@ impl Sequencer {
                 // The batch in flight takes this one along when it finishes.
                 None
             } else {
-                queue.committing = true;
-                Some(next_batch(room, &mut queue))
+                self.next(room, &mut queue)
             }
         };
         if let Some(batch) = first {
@@ -213,38 +232,81 @@ impl Sequencer {
                 ts: record.ts,
             }));
         }
+        let congested = state.congested_members();
         drop(state);
         let mut queue = room.commits();
         if let Some(seq) = last_seq {
             queue.last_seq = seq;
         }
+        queue.congested = congested;
+        self.next(&room, &mut queue)
+    }
+
+    /// The room's next batch, if changes wait and no member that is still
+    /// congested must be waited for first. When one must, a task waits for
+    /// them and then drives the batch; the room counts as committing
+    /// meanwhile, so no other batch overtakes it. Called with the room's
+    /// commit queue locked, and only when no batch of the room is in flight.
+    fn next(&self, room: &Arc<Room>, queue: &mut CommitQueue) -> Option<InFlight> {
         if queue.waiting.is_empty() {
+            // Noted members are waited for when the next change comes.
             queue.committing = false;
             return None;
         }
-        let next = next_batch(&room, &mut queue);
-        drop(queue);
-        Some(next)
+        queue.committing = true;
+        queue.congested.retain(|member| {
+            member
+                .upgrade()
+                .is_some_and(|member| member.outbox().is_congested())
+        });
+        let Some(runtime) = self
+            .runtime
+            .as_ref()
+            .filter(|_| !queue.congested.is_empty())
+        else {
+            queue.congested.clear();
+            return Some(next_batch(room, queue));
+        };
+        let congested = std::mem::take(&mut queue.congested);
+        let sequencer = self.clone();
+        let room = room.clone();
+        runtime.spawn(async move {
+            for member in congested {
+                let Some(member) = member.upgrade() else {
+                    continue;
+                };
+                // Bounded by the member's grace time; it ends early when the
+                // member drains or goes.
+                member.outbox().drained().await;
+            }
+            let next = sequencer.next(&room, &mut room.commits());
+            if let Some(next) = next {
+                sequencer.drive(next);
+            }
+        });
+        None
     }
 }
 
-/// Gives the waiting changes (up to a batch) their seqs, timestamps and
-/// frames. Only one batch of a room is in flight, so the next seq always
-/// follows the last one applied; seqs of a batch that was not stored are
-/// simply given again.
+/// Gives the waiting changes (up to a batch, in records and in bytes) their
+/// seqs, timestamps and frames. Only one batch of a room is in flight, so the
+/// next seq always follows the last one applied; seqs of a batch that was not
+/// stored are simply given again.
 fn next_batch(room: &Arc<Room>, queue: &mut CommitQueue) -> InFlight {
-    let take = queue.waiting.len().min(MAX_BATCH);
-    let queued: Vec<Queued> = queue.waiting.drain(..take).collect();
     let epoch = room.epoch().clone();
     let mut seq = queue.last_seq;
-    let mut records = Vec::with_capacity(queued.len());
-    let mut waiters = Vec::with_capacity(queued.len());
-    for Queued {
-        change,
-        respond,
-        reply,
-    } in queued
-    {
+    let mut records = Vec::new();
+    let mut waiters = Vec::new();
+    let mut bytes = 0;
+    while records.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
+        let Some(Queued {
+            change,
+            respond,
+            reply,
+        }) = queue.waiting.pop_front()
+        else {
+            break;
+        };
         let ts = time::now();
         let record = match change {
             Change::Message { .. } => {
@@ -253,6 +315,7 @@ fn next_batch(room: &Arc<Room>, queue: &mut CommitQueue) -> InFlight {
             }
             Change::Topic { .. } => encode(room.name(), None, ts, change),
         };
+        bytes += record.frame.get().len() + 1;
         records.push(record);
         waiters.push(Waiter { respond, reply });
     }

@@ -12,6 +12,12 @@
 //! message in flight is answered. At most [`MAX_IN_FLIGHT`] messages are in
 //! flight; beyond that the session stops reading, so TCP pushes back on the
 //! client.
+//!
+//! Before carrying out a request, the session waits for its own outbound queue
+//! to drain below its soft bound (at most the grace time, see `outbox`), so a
+//! client that sends requests without reading their answers is pushed back by
+//! TCP rather than cut off. A private message or typing notice waits the same
+//! way for its target's queue.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -41,7 +47,7 @@ use super::address::AddressKey;
 use super::admission::{Refusal, Ticket};
 use super::auth_backoff::Attempt;
 use super::hub::{Client, JoinHistory};
-use super::outbox::{self, Failure, Outbox};
+use super::outbox::{self, Bounds, Failure, Outbox};
 use super::page::{self, Keep};
 use super::rate::{RateLimiter, Verdict};
 use super::room::Room;
@@ -77,7 +83,7 @@ pub(super) async fn serve<S>(
     let settings = shared.settings();
     let limits = &settings.limits;
     let (reader, writer) = tokio::io::split(stream);
-    let outbox = Arc::new(Outbox::new(limits.outbound_queue_bytes));
+    let outbox = Arc::new(Outbox::new(Bounds::from_limits(limits)));
     let write_timeout = limits.write_timeout;
     let writer = tokio::spawn({
         let outbox = outbox.clone();
@@ -363,6 +369,9 @@ impl Session {
             Line::Text(bytes) => parse_line(&bytes, limits.max_text_bytes)?,
         };
         let Envelope { id, rate, request } = envelope;
+        // Responses are pushed whatever the queue holds: this keeps them, and
+        // what the client's own requests cause, from piling up unread.
+        self.outbox.drained().await;
         let id = id.as_ref();
         let bucket = match rate {
             RateClass::Requests => Some(&mut self.rate),
@@ -529,7 +538,7 @@ impl Session {
                 }
                 // A target whose queue no longer takes frames is on its way out:
                 // acknowledging would claim a delivery that cannot happen.
-                if !target.outbox().push(&frame) {
+                if !target.outbox().push_when_drained(&frame).await {
                     return Err(ProtocolError::NoSuchUser(nick.to_string()));
                 }
                 Reply::ok(id, MessageOk { seq: None, ts })
@@ -554,7 +563,7 @@ impl Session {
                             nick,
                             active,
                         };
-                        target.outbox().push(&event.encode());
+                        target.outbox().push_when_drained(&event.encode()).await;
                     }
                 }
                 Reply::ok(id, Empty {})

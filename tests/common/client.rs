@@ -116,6 +116,58 @@ impl Client {
             .unwrap_or_else(|e| panic!("{label}: write failed: {e}"));
     }
 
+    /// Sends bytes as they are while reading whatever arrives meanwhile, and
+    /// returns those frames: a client that writes a big burst must read too,
+    /// or the server's push-back on its requests would stall both ends.
+    pub async fn send_raw_reading(&mut self, bytes: &[u8]) -> Vec<Value> {
+        let label = self.label.clone();
+        let writer = &mut self.writer;
+        let reader = &mut self.reader;
+        let write = async {
+            writer.write_all(bytes).await?;
+            writer.flush().await
+        };
+        tokio::pin!(write);
+        let mut frames = Vec::new();
+        // Kept across wake-ups: a line read in part stays here.
+        let mut line = Vec::new();
+        let run = async {
+            loop {
+                tokio::select! {
+                    written = &mut write => {
+                        written.unwrap_or_else(|e| panic!("{label}: write failed: {e}"));
+                        // Finish a line read in part: its start is consumed.
+                        if !line.is_empty() {
+                            match reader.read_until(b'\n', &mut line).await {
+                                Ok(_) if line.last() == Some(&b'\n') => {
+                                    line.pop();
+                                    frames.push(parse_frame(&label, &line));
+                                    line.clear();
+                                }
+                                _ => panic!("{label}: connection ended inside a frame"),
+                            }
+                        }
+                        break;
+                    }
+                    read = reader.read_until(b'\n', &mut line) => {
+                        match read {
+                            Ok(n) if n > 0 && line.last() == Some(&b'\n') => {
+                                line.pop();
+                                frames.push(parse_frame(&label, &line));
+                                line.clear();
+                            }
+                            _ => panic!("{label}: connection ended during a write"),
+                        }
+                    }
+                }
+            }
+        };
+        tokio::time::timeout(FRAME_TIMEOUT, run)
+            .await
+            .unwrap_or_else(|_| panic!("{}: write did not complete within 10 s", self.label));
+        frames
+    }
+
     /// Ends our sending direction (TLS close_notify, then TCP FIN) and keeps reading.
     pub async fn close_write(&mut self) {
         tokio::time::timeout(FRAME_TIMEOUT, self.writer.shutdown())
