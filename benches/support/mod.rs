@@ -141,11 +141,6 @@ impl ServerProcess {
         process::rss_kib(self.child.id())
     }
 
-    /// The server's process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     /// The resident memory of process `pid`, in KiB (to sample it from
     /// another thread).
     pub fn rss_kib_of(pid: u32) -> u64 {
