@@ -319,7 +319,7 @@ mod tests {
             ["addr", "tls", "allow_insecure_plaintext"]
         );
         assert_eq!(struct_fields::<FileTls>(), ["cert", "key"]);
-        assert_eq!(struct_fields::<Limits>().len(), 15);
+        assert_eq!(struct_fields::<Limits>().len(), 18);
     }
 
     #[test]
@@ -332,7 +332,7 @@ mod tests {
     fn every_key_has_a_table_and_a_reload_marker() {
         let keys = config_keys();
         let dotted: Vec<String> = keys.iter().map(ToString::to_string).collect();
-        assert_eq!(dotted.len(), 34, "{dotted:?}");
+        assert_eq!(dotted.len(), 37, "{dotted:?}");
         let mut unique = dotted.clone();
         unique.sort();
         unique.dedup();

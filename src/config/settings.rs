@@ -154,6 +154,16 @@ pub struct Limits {
     pub history_max: usize,
     /// Messages a `join` returns by default (never more than `history_max`).
     pub history_on_join: usize,
+    /// Bytes of room history all rooms together keep in memory; beyond it the
+    /// oldest messages of any room are forgotten first (a message log still
+    /// has them). 0 keeps no history in memory.
+    pub history_memory_bytes: usize,
+    /// Rooms in memory at once, configured rooms included; a `join` that would
+    /// bring one more gets `too_many_rooms`.
+    pub max_total_rooms: usize,
+    /// New rooms one connection may create a minute (a bucket of that many,
+    /// refilled over a minute); beyond it such a `join` gets `rate_limited`.
+    pub room_creations_per_minute: u32,
     /// Bound on one client's outbound queue, in bytes (at least `max_line_bytes`).
     pub outbound_queue_bytes: usize,
     /// Request bucket size per connection.

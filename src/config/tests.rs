@@ -45,6 +45,9 @@ max_rooms = 8
 history_keep = 300
 history_max = 100
 history_on_join = 10
+history_memory_bytes = 1048576
+max_total_rooms = 100
+room_creations_per_minute = 3
 outbound_queue_bytes = 65536
 rate_burst = 20
 rate_per_second = 5
@@ -168,6 +171,9 @@ fn a_full_config_parses_into_its_values() {
             history_keep: 300,
             history_max: 100,
             history_on_join: 10,
+            history_memory_bytes: 1 << 20,
+            max_total_rooms: 100,
+            room_creations_per_minute: 3,
             outbound_queue_bytes: 65536,
             rate_burst: 20,
             rate_per_second: 5.0,
@@ -219,7 +225,7 @@ fn config_keys_are_exactly_the_keys_of_the_full_example() {
     let mut listed: Vec<String> = config_keys().iter().map(ToString::to_string).collect();
     listed.sort();
     assert_eq!(found, listed);
-    assert_eq!(listed.len(), 34);
+    assert_eq!(listed.len(), 37);
 }
 
 #[test]
@@ -294,6 +300,8 @@ fn limits_must_be_sane() {
         ("history_keep = 0", "limits.history_keep"),
         ("history_max = 0", "limits.history_max"),
         ("rate_burst = 0", "limits.rate_burst"),
+        ("max_total_rooms = 0", "limits.max_total_rooms"),
+        ("room_creations_per_minute = 0", "limits.room_creations_per_minute"),
         ("rate_per_second = 0.0", "limits.rate_per_second"),
         ("rate_per_second = nan", "limits.rate_per_second"),
         ("max_line_bytes = 1023", "limits.max_line_bytes"),
@@ -311,7 +319,7 @@ fn limits_must_be_sane() {
             "{line}: {err}"
         );
     }
-    assert_eq!(cases.len(), 14);
+    assert_eq!(cases.len(), 16);
 }
 
 #[test]

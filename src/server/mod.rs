@@ -5,6 +5,7 @@
 //! the store's last writes and fsync) when the shutdown token is cancelled,
 //! within the configured deadline.
 
+pub mod budget;
 pub mod hub;
 mod listener;
 pub mod outbox;
@@ -153,7 +154,7 @@ impl Server {
             });
         }
         let shared = Arc::new(Shared {
-            hub: Hub::new(&settings, opened.restored),
+            hub: Hub::new(&settings, opened.store.clone(), opened.restored),
             admission: Arc::new(Admission::new(settings.limits.max_connections)),
             certificate: RwLock::new(Certificate {
                 acceptor: TlsAcceptor::from(identity.config),

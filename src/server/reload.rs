@@ -74,7 +74,7 @@ impl Reloader {
 
         let shared = &self.shared;
         shared.admission.set_max(new.limits.max_connections);
-        shared.hub.set_history_keep(new.limits.history_keep);
+        shared.hub.apply_limits(&new.limits);
         let topics = shared.hub.configure_rooms(&old.rooms, &new.rooms);
         let author = Nick::server(&new.server_name);
         shared.replace_settings(Arc::new(new));

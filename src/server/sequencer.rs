@@ -214,17 +214,23 @@ impl Sequencer {
             }));
         }
         drop(state);
-        let mut queue = room.commits();
-        if let Some(seq) = last_seq {
-            queue.last_seq = seq;
+        let next = {
+            let mut queue = room.commits();
+            if let Some(seq) = last_seq {
+                queue.last_seq = seq;
+            }
+            if queue.waiting.is_empty() {
+                queue.committing = false;
+                None
+            } else {
+                Some(next_batch(&room, &mut queue))
+            }
+        };
+        if last_seq.is_some() {
+            // Outside the room's locks: the oldest history may be another room's.
+            room.enforce_budget();
         }
-        if queue.waiting.is_empty() {
-            queue.committing = false;
-            return None;
-        }
-        let next = next_batch(&room, &mut queue);
-        drop(queue);
-        Some(next)
+        next
     }
 }
 

@@ -157,6 +157,8 @@ struct Session {
     /// The rooms this connection is in.
     rooms: BTreeMap<RoomName, Arc<Room>>,
     rate: RateLimiter,
+    /// New rooms this connection may still create (`room_creations_per_minute`).
+    creations: RateLimiter,
     /// Room messages handed to the sequencer and not yet answered, oldest
     /// first; at most [`MAX_IN_FLIGHT`], all to the same room.
     in_flight: VecDeque<InFlight>,
@@ -190,6 +192,9 @@ impl Session {
     ) -> Session {
         let limits = &settings.limits;
         let rate = RateLimiter::new(limits.rate_burst, limits.rate_per_second, Instant::now());
+        let per_minute = limits.room_creations_per_minute;
+        let creations =
+            RateLimiter::new(per_minute, f64::from(per_minute) / 60.0, Instant::now());
         Session {
             peer,
             shared,
@@ -199,6 +204,7 @@ impl Session {
             client: None,
             rooms: BTreeMap::new(),
             rate,
+            creations,
             in_flight: VecDeque::new(),
         }
     }
@@ -546,16 +552,10 @@ impl Session {
             }
             Request::Rooms => Reply::ok(id, RoomsOk { rooms: hub.rooms() }),
             Request::Who { room } => {
-                let found = hub
-                    .find_room(&room)
+                let members = hub
+                    .members(&room)
                     .ok_or_else(|| ProtocolError::NoSuchRoom(room.to_string()))?;
-                Reply::ok(
-                    id,
-                    WhoOk {
-                        room,
-                        members: found.members(),
-                    },
-                )
+                Reply::ok(id, WhoOk { room, members })
             }
             Request::History {
                 room,
@@ -625,13 +625,23 @@ impl Session {
             return Err(ProtocolError::TooManyRooms { max: max_rooms });
         }
         let store = self.shared.sequencer.store();
+        let creations = &mut self.creations;
+        let per_minute = self.settings.limits.room_creations_per_minute;
+        // Only a room that does not exist at all takes a token: joining one
+        // that exists (in memory or set aside) is never limited by this.
+        let mut may_create = || match creations.check(Instant::now()) {
+            Verdict::Allowed => Ok(()),
+            Verdict::Limited | Verdict::Flooding => {
+                Err(ProtocolError::RoomCreationLimited { per_minute })
+            }
+        };
         let (joined, mut ok, stored) = self.shared.hub.join(
             client,
             &room,
             wanted,
             self.settings.limits.history_max,
-            store.as_ref(),
-        );
+            &mut may_create,
+        )?;
         if !stored.is_empty() {
             let mut history = store.read(&room, joined.epoch(), stored).await;
             history.append(&mut ok.history);

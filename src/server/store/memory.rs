@@ -10,7 +10,7 @@ use crate::protocol::epoch::Epoch;
 use crate::protocol::frames::Frame;
 use crate::protocol::names::RoomName;
 
-use super::{Batch, Completion, Store, StoreFuture};
+use super::{Batch, Completion, RestoredRoom, Store, StoreFuture};
 
 /// Keeps nothing beyond what the rooms hold in memory.
 #[derive(Debug, Default)]
@@ -40,6 +40,21 @@ impl Store for MemoryStore {
         _range: Range<u64>,
     ) -> StoreFuture<Vec<Frame>> {
         Box::pin(std::future::ready(Vec::new()))
+    }
+
+    /// A room that leaves memory ends: nothing of it outlives its members.
+    fn set_aside(&self, _room: RestoredRoom) {}
+
+    fn bring_back(&self, _room: &RoomName) -> Option<RestoredRoom> {
+        None
+    }
+
+    fn holds_aside(&self, _room: &RoomName) -> bool {
+        false
+    }
+
+    fn aside_count(&self) -> usize {
+        0
     }
 
     fn start(&self) {}

@@ -15,6 +15,11 @@
 //! Reading history older than a room's memory goes to the files through a small
 //! per-room index (the epoch, and the first `seq` of each day file), streaming
 //! only the files that hold the wanted range.
+//!
+//! Logged rooms nobody is in are not kept in memory: the store holds them
+//! aside (epoch, last seq, topic: a few hundred bytes each, with their index
+//! and ledger) and hands them back when someone names them; their history is
+//! read from the files.
 
 mod files;
 mod ledger;
@@ -127,6 +132,8 @@ pub struct DayFileStore {
     /// connections. A disk that cannot keep up slows those down, nobody else.
     queue: mpsc::UnboundedSender<Command>,
     index: Arc<Index>,
+    /// Logged rooms not in memory, by name; see [`Store::set_aside`].
+    aside: Mutex<HashMap<RoomName, RestoredRoom>>,
     reopen: Arc<AtomicBool>,
     tick: Duration,
     stop: CancellationToken,
@@ -136,10 +143,13 @@ pub struct DayFileStore {
 impl DayFileStore {
     /// Opens (creating it if needed) the log directory, checks it can be
     /// written, applies retention, restores every logged room, and starts the
-    /// writer.
+    /// writer. The `resident` rooms (the configured ones) come back with their
+    /// newest `history_keep` messages, for memory; the others are only set
+    /// aside (numbering and topic, no history) until someone names them.
     pub fn open(
         settings: &LogSettings,
         history_keep: usize,
+        resident: &[RoomName],
     ) -> Result<(DayFileStore, Vec<RestoredRoom>), StoreError> {
         let dir = settings.dir.clone();
         std::fs::create_dir_all(&dir).map_err(|source| StoreError::CreateDir {
@@ -152,7 +162,16 @@ impl DayFileStore {
             rooms,
             index,
             ledgers,
-        } = restore::restore(&dir, history_keep, settings.retention_days, durable)?;
+        } = restore::restore(
+            &dir,
+            history_keep,
+            resident,
+            settings.retention_days,
+            durable,
+        )?;
+        let (rooms, aside): (Vec<_>, Vec<_>) = rooms
+            .into_iter()
+            .partition(|room| resident.contains(&room.name));
         let index = Arc::new(Index {
             rooms: Mutex::new(index),
         });
@@ -169,7 +188,8 @@ impl DayFileStore {
         info!(
             dir = %dir.display(),
             fsync = settings.fsync.as_str(),
-            restored_rooms = rooms.len(),
+            restored_rooms = rooms.len() + aside.len(),
+            in_memory = rooms.len(),
             "message log open"
         );
         let tick = match settings.fsync {
@@ -181,12 +201,19 @@ impl DayFileStore {
             private: settings.private,
             queue,
             index,
+            aside: Mutex::new(aside.into_iter().map(|room| (room.name.clone(), room)).collect()),
             reopen,
             tick,
             stop: CancellationToken::new(),
             thread: Arc::new(Mutex::new(Some(thread))),
         };
         Ok((store, rooms))
+    }
+}
+
+impl DayFileStore {
+    fn aside_rooms(&self) -> MutexGuard<'_, HashMap<RoomName, RestoredRoom>> {
+        self.aside.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -260,6 +287,22 @@ impl Store for DayFileStore {
                 .await
                 .unwrap_or_default()
         })
+    }
+
+    fn set_aside(&self, room: RestoredRoom) {
+        self.aside_rooms().insert(room.name.clone(), room);
+    }
+
+    fn bring_back(&self, room: &RoomName) -> Option<RestoredRoom> {
+        self.aside_rooms().remove(room)
+    }
+
+    fn holds_aside(&self, room: &RoomName) -> bool {
+        self.aside_rooms().contains_key(room)
+    }
+
+    fn aside_count(&self) -> usize {
+        self.aside_rooms().len()
     }
 
     /// Wakes the writer regularly (fsync interval, daily retention) until
