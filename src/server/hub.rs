@@ -488,13 +488,25 @@ impl Hub {
         (directory.rooms.len(), self.store.aside_count())
     }
 
-    /// Every room in memory (the configured ones and those someone is in),
-    /// sorted by name.
+    /// Every room, sorted by name: those in memory (the configured ones and
+    /// those someone is in) and those the store holds aside (nobody in them).
     pub fn rooms(&self) -> Vec<RoomSummary> {
-        self.lock()
+        let directory = self.lock();
+        let mut rooms: Vec<RoomSummary> = directory
             .rooms
             .values()
             .map(|room| room.summary())
-            .collect()
+            .collect();
+        // Under the directory lock: a room is in memory or aside, never both.
+        let aside = self.store.aside_rooms();
+        if !aside.is_empty() {
+            rooms.extend(aside.into_iter().map(|(room, topic)| RoomSummary {
+                room,
+                members: 0,
+                topic,
+            }));
+            rooms.sort_by(|a, b| a.room.cmp(&b.room));
+        }
+        rooms
     }
 }

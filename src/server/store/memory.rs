@@ -57,6 +57,10 @@ impl Store for MemoryStore {
         0
     }
 
+    fn aside_rooms(&self) -> Vec<(RoomName, String)> {
+        Vec::new()
+    }
+
     fn start(&self) {}
 
     fn reopen(&self) -> bool {

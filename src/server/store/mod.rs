@@ -129,6 +129,9 @@ pub trait Store: Send + Sync + Debug {
     /// How many rooms are set aside.
     fn aside_count(&self) -> usize;
 
+    /// The rooms set aside, sorted by name, with their topics.
+    fn aside_rooms(&self) -> Vec<(RoomName, String)>;
+
     /// Starts what runs in the background (timers); called once the server runs.
     fn start(&self);
 

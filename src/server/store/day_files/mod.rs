@@ -27,7 +27,7 @@ mod read;
 mod restore;
 mod writer;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -133,7 +133,7 @@ pub struct DayFileStore {
     queue: mpsc::UnboundedSender<Command>,
     index: Arc<Index>,
     /// Logged rooms not in memory, by name; see [`Store::set_aside`].
-    aside: Mutex<HashMap<RoomName, RestoredRoom>>,
+    aside: Mutex<BTreeMap<RoomName, RestoredRoom>>,
     reopen: Arc<AtomicBool>,
     tick: Duration,
     stop: CancellationToken,
@@ -212,7 +212,7 @@ impl DayFileStore {
 }
 
 impl DayFileStore {
-    fn aside_rooms(&self) -> MutexGuard<'_, HashMap<RoomName, RestoredRoom>> {
+    fn aside_map(&self) -> MutexGuard<'_, BTreeMap<RoomName, RestoredRoom>> {
         self.aside.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -290,19 +290,26 @@ impl Store for DayFileStore {
     }
 
     fn set_aside(&self, room: RestoredRoom) {
-        self.aside_rooms().insert(room.name.clone(), room);
+        self.aside_map().insert(room.name.clone(), room);
     }
 
     fn bring_back(&self, room: &RoomName) -> Option<RestoredRoom> {
-        self.aside_rooms().remove(room)
+        self.aside_map().remove(room)
     }
 
     fn holds_aside(&self, room: &RoomName) -> bool {
-        self.aside_rooms().contains_key(room)
+        self.aside_map().contains_key(room)
     }
 
     fn aside_count(&self) -> usize {
-        self.aside_rooms().len()
+        self.aside_map().len()
+    }
+
+    fn aside_rooms(&self) -> Vec<(RoomName, String)> {
+        self.aside_map()
+            .values()
+            .map(|room| (room.name.clone(), room.topic.clone().unwrap_or_default()))
+            .collect()
     }
 
     /// Wakes the writer regularly (fsync interval, daily retention) until
