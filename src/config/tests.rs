@@ -301,7 +301,10 @@ fn limits_must_be_sane() {
         ("history_max = 0", "limits.history_max"),
         ("rate_burst = 0", "limits.rate_burst"),
         ("max_total_rooms = 0", "limits.max_total_rooms"),
-        ("room_creations_per_minute = 0", "limits.room_creations_per_minute"),
+        (
+            "room_creations_per_minute = 0",
+            "limits.room_creations_per_minute",
+        ),
         ("rate_per_second = 0.0", "limits.rate_per_second"),
         ("rate_per_second = nan", "limits.rate_per_second"),
         ("max_line_bytes = 1023", "limits.max_line_bytes"),

@@ -108,7 +108,9 @@ impl HistoryBudget {
                     None => return,
                 }
             };
-            let forgotten = room.upgrade().is_some_and(|room| room.forget_oldest(ticket));
+            let forgotten = room
+                .upgrade()
+                .is_some_and(|room| room.forget_oldest(ticket));
             if !forgotten {
                 // The room went, or its oldest message changed since: its
                 // entry is stale (a current one is never removed here).

@@ -199,7 +199,11 @@ impl Room {
     /// one stamped `ticket`; false when it is not (it went meanwhile).
     pub(super) fn forget_oldest(&self, ticket: u64) -> bool {
         let mut state = self.lock();
-        if state.history.front().is_some_and(|held| held.ticket == ticket) {
+        if state
+            .history
+            .front()
+            .is_some_and(|held| held.ticket == ticket)
+        {
             state.pop_history();
             true
         } else {

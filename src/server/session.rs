@@ -193,8 +193,7 @@ impl Session {
         let limits = &settings.limits;
         let rate = RateLimiter::new(limits.rate_burst, limits.rate_per_second, Instant::now());
         let per_minute = limits.room_creations_per_minute;
-        let creations =
-            RateLimiter::new(per_minute, f64::from(per_minute) / 60.0, Instant::now());
+        let creations = RateLimiter::new(per_minute, f64::from(per_minute) / 60.0, Instant::now());
         Session {
             peer,
             shared,

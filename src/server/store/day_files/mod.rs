@@ -201,7 +201,12 @@ impl DayFileStore {
             private: settings.private,
             queue,
             index,
-            aside: Mutex::new(aside.into_iter().map(|room| (room.name.clone(), room)).collect()),
+            aside: Mutex::new(
+                aside
+                    .into_iter()
+                    .map(|room| (room.name.clone(), room))
+                    .collect(),
+            ),
             reopen,
             tick,
             stop: CancellationToken::new(),
