@@ -48,19 +48,23 @@ impl ServerProcess {
     /// large outbound queues; `extra` is appended to the `[limits]` table (and
     /// may open tables of its own after it).
     pub fn start(state: tempfile::TempDir, extra: &str) -> ServerProcess {
+        let text = format!(
+            "state_dir = {:?}\nlog_level = \"warn,confab::server=info\"\n\
+             [[listen]]\naddr = \"127.0.0.1:0\"\n\
+             [limits]\nrate_burst = 1000000\nrate_per_second = 1000000.0\n\
+             outbound_queue_bytes = 16777216\n{extra}",
+            state.path()
+        );
+        ServerProcess::start_config(state, Path::new(env!("CARGO_BIN_EXE_confab")), &text)
+    }
+
+    /// Starts `binary` (this build's, or another to compare with) on the config
+    /// `text` as it is, written to the state directory. The log lines it
+    /// echoes are warnings, errors and what the message log restored.
+    pub fn start_config(state: tempfile::TempDir, binary: &Path, text: &str) -> ServerProcess {
         let config = state.path().join("bench.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "state_dir = {:?}\nlog_level = \"warn,confab::server=info\"\n\
-                 [[listen]]\naddr = \"127.0.0.1:0\"\n\
-                 [limits]\nrate_burst = 1000000\nrate_per_second = 1000000.0\n\
-                 outbound_queue_bytes = 16777216\n{extra}",
-                state.path()
-            ),
-        )
-        .expect("write config");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_confab"))
+        std::fs::write(&config, text).expect("write config");
+        let mut child = Command::new(binary)
             .args(["server", "--config"])
             .arg(&config)
             .env_remove("RUST_LOG")
@@ -75,6 +79,9 @@ impl ServerProcess {
                 .next()
                 .expect("server exited during start-up")
                 .expect("read server log");
+            if line.contains("message log open") {
+                eprintln!("server: {line}");
+            }
             if let Some(rest) = line.split("listening on ").nth(1) {
                 addr = rest.split_whitespace().next().and_then(|a| a.parse().ok());
             }
@@ -86,7 +93,9 @@ impl ServerProcess {
         std::thread::spawn(move || {
             lines
                 .map_while(Result::ok)
-                .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+                .filter(|l| {
+                    l.contains("WARN") || l.contains("ERROR") || l.contains("message log open")
+                })
                 .for_each(|l| eprintln!("server: {l}"))
         });
         ServerProcess {

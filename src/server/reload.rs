@@ -1,7 +1,8 @@
 //! Applying a new configuration to a running server (SIGHUP), without dropping
 //! anyone. What can change live changes: the server name, motd and password
 //! for the next `hello`, the limits (for connections made from now on;
-//! `max_connections` and `history_keep` at once), the configured rooms and
+//! `max_connections`, `history_keep`, `history_memory_bytes` and
+//! `max_total_rooms` at once), the configured rooms and
 //! their topics, and the certificate (new connections get it, established ones
 //! keep theirs). What cannot change without a restart (listeners, the state
 //! directory, the log format, the message log) is reported and left as it runs.

@@ -8,7 +8,9 @@
 //! 3. the store keeps it ([`Store::append`]): at once in memory, after the
 //!    group commit of the day files, or not at all (`unavailable`);
 //! 4. stored, it is applied to the room (history, topic) and fanned out to
-//!    every member, all under the room's lock, in seq order;
+//!    every member, all under the room's lock, in seq order; then, with the
+//!    room's locks released, the history budget is enforced (it may forget
+//!    another room's oldest messages);
 //! 5. the session that asked is told "stored as seq N" (or "not stored"): its
 //!    [`Respond`] hook, handed over with the change, runs right after that
 //!    change's fan-out and queues the session's own `ok` (or `unavailable`), so
