@@ -72,7 +72,7 @@ fn binary() -> PathBuf {
 /// Default limits; `extra` adds tables (the log).
 fn config(state: &Path, extra: &str) -> String {
     format!(
-        "state_dir = {:?}\nlog_level = \"warn,confab::server::store=info\"\n\
+        "state_dir = {:?}\nlog_level = \"warn,confab::server=info\"\n\
          [[listen]]\naddr = \"127.0.0.1:0\"\n{extra}",
         state
     )
@@ -259,8 +259,8 @@ async fn logged_run() {
         }));
     }
     let sampler = {
-        let done = done.clone();
-        async { sample(&server, &done).await }
+        let (done, server) = (done.clone(), &server);
+        async move { sample(server, &done).await }
     };
     let finish = async {
         let mut listed = 0;

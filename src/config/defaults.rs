@@ -55,7 +55,7 @@ impl Default for Limits {
             history_keep: 1000,
             history_max: 200,
             history_on_join: 20,
-            history_memory_bytes: 64 << 20,
+            history_memory_bytes: 32 << 20,
             max_total_rooms: 10_000,
             room_creations_per_minute: 10,
             outbound_queue_bytes: 1 << 20,
