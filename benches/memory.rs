@@ -134,8 +134,11 @@ async fn budget_run() {
     let mut clients = Vec::with_capacity(conns);
     for n in 0..conns {
         let (mut lines, mut writer) = connect(&server, &connector, &format!("p{n}")).await;
-        send_frame(&mut writer, &json!({"type":"join","room":format!("own-{n}"),"history":0}))
-            .await;
+        send_frame(
+            &mut writer,
+            &json!({"type":"join","room":format!("own-{n}"),"history":0}),
+        )
+        .await;
         let ok = next_frame(&mut lines).await;
         assert_eq!(ok["type"], "ok", "join: {ok}");
         clients.push((lines, writer));
@@ -243,7 +246,11 @@ async fn logged_run() {
                 if answer["type"] != "ok" {
                     continue;
                 }
-                send_frame(&mut writer, &json!({"type":"message","room":room,"text":"hi"})).await;
+                send_frame(
+                    &mut writer,
+                    &json!({"type":"message","room":room,"text":"hi"}),
+                )
+                .await;
                 loop {
                     let frame = next_frame(&mut lines).await;
                     if frame["type"] == "ok" || frame["type"] == "error" {
