@@ -229,7 +229,7 @@ async fn rooms_with_topics(client: &mut Client, rooms: &[String]) {
 async fn rooms_come_in_pages() {
     let server = TestServer::start(&format!(
         "[limits]\n{NO_RATE_LIMIT}max_line_bytes = 4096\nmax_text_bytes = 1024\n\
-         max_page_bytes = 4096\nhistory_max = 10\n"
+         max_page_bytes = 4096\nhistory_max = 10\nroom_creations_per_minute = 100\n"
     ))
     .await;
     let mut alice = registered(&server, "alice").await;

@@ -78,18 +78,23 @@ impl ServerProcess {
     /// defaults for every key it leaves out. `CONFAB_BENCH_BINARY` names
     /// another build of `confab` to run (to measure a build before a change).
     pub fn start_with_limits(state: tempfile::TempDir, limits: &str) -> ServerProcess {
+        let text = format!(
+            "state_dir = {:?}\nlog_level = \"warn,confab::server=info\"\n\
+             [[listen]]\naddr = \"127.0.0.1:0\"\n\
+             [limits]\n{limits}",
+            state.path()
+        );
+        let binary = server_binary();
+        ServerProcess::start_config(state, Path::new(&binary), &text)
+    }
+
+    /// Starts `binary` (this build's, or another to compare with) on the config
+    /// `text` as it is, written to the state directory. The log lines it
+    /// echoes are warnings, errors and what the message log restored.
+    pub fn start_config(state: tempfile::TempDir, binary: &Path, text: &str) -> ServerProcess {
         let config = state.path().join("bench.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "state_dir = {:?}\nlog_level = \"warn,confab::server=info\"\n\
-                 [[listen]]\naddr = \"127.0.0.1:0\"\n\
-                 [limits]\n{limits}",
-                state.path()
-            ),
-        )
-        .expect("write config");
-        let mut child = Command::new(server_binary())
+        std::fs::write(&config, text).expect("write config");
+        let mut child = Command::new(binary)
             .args(["server", "--config"])
             .arg(&config)
             .env_remove("RUST_LOG")
@@ -104,6 +109,9 @@ impl ServerProcess {
                 .next()
                 .expect("server exited during start-up")
                 .expect("read server log");
+            if line.contains("message log open") {
+                eprintln!("server: {line}");
+            }
             if let Some(rest) = line.split("listening on ").nth(1) {
                 addr = rest.split_whitespace().next().and_then(|a| a.parse().ok());
             }
@@ -115,7 +123,9 @@ impl ServerProcess {
         std::thread::spawn(move || {
             lines
                 .map_while(Result::ok)
-                .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+                .filter(|l| {
+                    l.contains("WARN") || l.contains("ERROR") || l.contains("message log open")
+                })
                 .for_each(|l| eprintln!("server: {l}"))
         });
         ServerProcess {

@@ -319,7 +319,7 @@ mod tests {
             ["addr", "tls", "allow_insecure_plaintext"]
         );
         assert_eq!(struct_fields::<FileTls>(), ["cert", "key"]);
-        assert_eq!(struct_fields::<Limits>().len(), 22);
+        assert_eq!(struct_fields::<Limits>().len(), 25);
     }
 
     #[test]
@@ -332,7 +332,7 @@ mod tests {
     fn every_key_has_a_table_and_a_reload_marker() {
         let keys = config_keys();
         let dotted: Vec<String> = keys.iter().map(ToString::to_string).collect();
-        assert_eq!(dotted.len(), 41, "{dotted:?}");
+        assert_eq!(dotted.len(), 44, "{dotted:?}");
         let mut unique = dotted.clone();
         unique.sort();
         unique.dedup();

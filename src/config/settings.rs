@@ -168,6 +168,16 @@ pub struct Limits {
     /// room between the two queue bounds, so every answer fits the client's
     /// queue.
     pub max_page_bytes: usize,
+    /// Bytes of room history all rooms together keep in memory; beyond it the
+    /// oldest messages of any room are forgotten first (a message log still
+    /// has them). 0 keeps no history in memory.
+    pub history_memory_bytes: usize,
+    /// Rooms in memory at once, configured rooms included; a `join` that would
+    /// bring one more gets `too_many_rooms`.
+    pub max_total_rooms: usize,
+    /// New rooms one connection may create a minute (a bucket of that many,
+    /// refilled over a minute); beyond it such a `join` gets `rate_limited`.
+    pub room_creations_per_minute: u32,
     /// Soft bound on one client's outbound queue, in bytes (at least
     /// `max_line_bytes`): beyond it, whoever can wait (a room's next batch, a
     /// private message, the client's own next request) waits for the client to

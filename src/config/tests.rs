@@ -48,6 +48,9 @@ history_keep = 300
 history_max = 100
 history_on_join = 10
 max_page_bytes = 32768
+history_memory_bytes = 1048576
+max_total_rooms = 100
+room_creations_per_minute = 3
 outbound_queue_bytes = 65536
 outbound_queue_max_bytes = 262144
 drain_grace = "500ms"
@@ -178,6 +181,9 @@ fn a_full_config_parses_into_its_values() {
             history_max: 100,
             history_on_join: 10,
             max_page_bytes: 32768,
+            history_memory_bytes: 1 << 20,
+            max_total_rooms: 100,
+            room_creations_per_minute: 3,
             outbound_queue_bytes: 65536,
             outbound_queue_max_bytes: 262144,
             drain_grace: Duration::from_millis(500),
@@ -233,7 +239,7 @@ fn config_keys_are_exactly_the_keys_of_the_full_example() {
     let mut listed: Vec<String> = config_keys().iter().map(ToString::to_string).collect();
     listed.sort();
     assert_eq!(found, listed);
-    assert_eq!(listed.len(), 41);
+    assert_eq!(listed.len(), 44);
 }
 
 #[test]
@@ -316,6 +322,11 @@ fn limits_must_be_sane() {
         ("history_keep = 0", "limits.history_keep"),
         ("history_max = 0", "limits.history_max"),
         ("rate_burst = 0", "limits.rate_burst"),
+        ("max_total_rooms = 0", "limits.max_total_rooms"),
+        (
+            "room_creations_per_minute = 0",
+            "limits.room_creations_per_minute",
+        ),
         ("rate_per_second = 0.0", "limits.rate_per_second"),
         ("rate_per_second = nan", "limits.rate_per_second"),
         ("ping_rate_burst = 0", "limits.ping_rate_burst"),
@@ -348,7 +359,7 @@ fn limits_must_be_sane() {
             "{line}: {err}"
         );
     }
-    assert_eq!(cases.len(), 22);
+    assert_eq!(cases.len(), 24);
 }
 
 #[test]

@@ -106,6 +106,11 @@ fn check_limits(l: &Limits, c: &Checker) -> Result<(), ConfigError> {
         ("limits.history_max", l.history_max),
         ("limits.rate_burst", l.rate_burst as usize),
         ("limits.ping_rate_burst", l.ping_rate_burst as usize),
+        ("limits.max_total_rooms", l.max_total_rooms),
+        (
+            "limits.room_creations_per_minute",
+            l.room_creations_per_minute as usize,
+        ),
     ];
     if let Some((key, _)) = counts.iter().find(|(_, value)| *value == 0) {
         return Err(c.invalid(*key, "must be at least 1"));

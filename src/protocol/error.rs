@@ -133,6 +133,15 @@ pub enum ProtocolError {
     TooManyRooms { max: usize },
     #[error("too many requests; slow down")]
     RateLimited,
+    /// `too_many_rooms` for the whole server (`max_total_rooms`).
+    #[error("the server has too many rooms open (at most {max}); join a room that exists")]
+    ServerRoomsFull { max: usize },
+    /// `rate_limited` for new rooms (`room_creations_per_minute`).
+    #[error(
+        "you are creating rooms too fast (at most {per_minute} a minute); \
+         wait a little, or join a room that exists"
+    )]
+    RoomCreationLimited { per_minute: u32 },
     #[error("{0}")]
     Unavailable(String),
     #[error("the room's numbering has changed; its current epoch is {current}")]
@@ -168,6 +177,8 @@ impl ProtocolError {
             ProtocolError::BadText(_) => ErrorCode::BadText,
             ProtocolError::TooManyRooms { .. } => ErrorCode::TooManyRooms,
             ProtocolError::RateLimited => ErrorCode::RateLimited,
+            ProtocolError::ServerRoomsFull { .. } => ErrorCode::TooManyRooms,
+            ProtocolError::RoomCreationLimited { .. } => ErrorCode::RateLimited,
             ProtocolError::Unavailable(_) => ErrorCode::Unavailable,
             ProtocolError::EpochChanged { .. } => ErrorCode::EpochChanged,
             ProtocolError::TooManyConnections { .. } => ErrorCode::TooManyConnections,
@@ -225,5 +236,15 @@ mod tests {
         for error in &errors {
             assert_eq!(error.code(), error.error_code().as_str());
         }
+    }
+
+    #[test]
+    fn server_wide_room_limits_reuse_the_per_connection_codes() {
+        let full = ProtocolError::ServerRoomsFull { max: 3 };
+        assert_eq!(full.code(), "too_many_rooms");
+        assert!(full.to_string().contains("server has too many rooms"));
+        let fast = ProtocolError::RoomCreationLimited { per_minute: 2 };
+        assert_eq!(fast.code(), "rate_limited");
+        assert!(fast.to_string().contains("creating rooms too fast"));
     }
 }

@@ -3,13 +3,19 @@
 //! commit queue), then a client's own small locks (nick, outbox), so no two
 //! paths can wait on each other. Messages only take their room's locks: the
 //! directory is for joins, leaves, nick changes and lookups.
+//!
+//! The directory holds the rooms in memory: the configured ones and those
+//! someone is in, at most `max_total_rooms`. A logged room nobody is in is set
+//! aside in the store (its numbering and topic) and brought back when named;
+//! a room without a log that nobody is in ends. New rooms cost the creating
+//! connection a token of its room-creation bucket.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::{Bound, Range};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::config::{ConfiguredRoom, Settings};
+use crate::config::{ConfiguredRoom, Limits, Settings};
 use crate::protocol::epoch::Epoch;
 use crate::protocol::frames::{self, Event, Frame, JoinOk, RoomSummary};
 use crate::protocol::names::{Nick, RoomName};
@@ -17,6 +23,7 @@ use crate::protocol::request::HistoryPage;
 use crate::protocol::time;
 use crate::protocol::ProtocolError;
 
+use super::budget::HistoryBudget;
 use super::outbox::Outbox;
 use super::page;
 use super::room::Room;
@@ -66,7 +73,7 @@ pub enum JoinHistory {
 struct Directory {
     /// Registered clients by case-folded nick.
     nicks: HashMap<String, Arc<Client>>,
-    /// Every room; a BTreeMap so the `rooms` listing comes out sorted.
+    /// Every room in memory; a BTreeMap so the `rooms` listing comes out sorted.
     rooms: BTreeMap<RoomName, Arc<Room>>,
 }
 
@@ -78,43 +85,79 @@ pub struct Hub {
     shutting_down: AtomicBool,
     /// Messages each room keeps in memory; a reload may change it.
     history_keep: AtomicUsize,
+    /// Most rooms in memory at once; a reload may change it.
+    max_total_rooms: AtomicUsize,
+    /// Bytes of history all rooms keep in memory together.
+    budget: Arc<HistoryBudget>,
+    /// Where rooms nobody is in are set aside (and read back from).
+    store: Arc<dyn Store>,
+    /// The configured rooms' topics, for a room brought back from the store
+    /// without one.
+    configured: Mutex<Vec<ConfiguredRoom>>,
 }
 
 impl Hub {
     /// A hub holding the configured rooms and the rooms the store restored. A
     /// configured room the store holds continues from it; its stored topic, if
     /// it has one, replaces the configured one (it was set later).
-    pub fn new(settings: &Settings, restored: Vec<RestoredRoom>) -> Hub {
-        let history_keep = settings.limits.history_keep;
+    pub fn new(settings: &Settings, store: Arc<dyn Store>, restored: Vec<RestoredRoom>) -> Hub {
+        let limits = &settings.limits;
+        let history_keep = limits.history_keep;
+        let budget = Arc::new(HistoryBudget::new(limits.history_memory_bytes));
         let mut rooms: BTreeMap<RoomName, Arc<Room>> = settings
             .rooms
             .iter()
             .map(|room| {
-                let persistent =
-                    Room::new(room.name.clone(), room.topic.clone(), true, history_keep);
-                (room.name.clone(), Arc::new(persistent))
+                let persistent = Room::new(
+                    room.name.clone(),
+                    room.topic.clone(),
+                    true,
+                    history_keep,
+                    budget.clone(),
+                );
+                (room.name.clone(), persistent)
             })
             .collect();
-        for room in restored {
-            let configured = settings.rooms.iter().find(|c| c.name == room.name);
-            let topic = room
-                .topic
-                .clone()
-                .or_else(|| configured.map(|c| c.topic.clone()))
-                .unwrap_or_default();
-            let name = room.name.clone();
-            let restored = Room::restored(room, topic, configured.is_some(), history_keep);
-            rooms.insert(name, Arc::new(restored));
-        }
-        Hub {
-            directory: Mutex::new(Directory {
-                nicks: HashMap::new(),
-                rooms,
-            }),
+        let hub = Hub {
+            directory: Mutex::new(Directory::default()),
             next_client_id: AtomicU64::new(1),
             shutting_down: AtomicBool::new(false),
             history_keep: AtomicUsize::new(history_keep),
+            max_total_rooms: AtomicUsize::new(limits.max_total_rooms),
+            budget,
+            store,
+            configured: Mutex::new(settings.rooms.clone()),
+        };
+        for room in restored {
+            let name = room.name.clone();
+            let configured = settings.rooms.iter().any(|c| c.name == name);
+            rooms.insert(name, hub.bring_in(room, configured));
         }
+        hub.lock().rooms = rooms;
+        hub.budget.enforce();
+        hub
+    }
+
+    /// A room the store restored or held aside, in memory again with its
+    /// numbering; its topic, if the store has one, replaces the configured one
+    /// (it was set later).
+    fn bring_in(&self, room: RestoredRoom, persistent: bool) -> Arc<Room> {
+        let topic = room.topic.clone().unwrap_or_else(|| {
+            self.configured
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .find(|c| c.name == room.name)
+                .map(|c| c.topic.clone())
+                .unwrap_or_default()
+        });
+        let history_keep = self.history_keep.load(Ordering::Relaxed);
+        Room::restored(room, topic, persistent, history_keep, self.budget.clone())
+    }
+
+    /// The server-wide history budget.
+    pub fn budget(&self) -> &HistoryBudget {
+        &self.budget
     }
 
     fn lock(&self) -> MutexGuard<'_, Directory> {
@@ -187,32 +230,49 @@ impl Hub {
         Ok(true)
     }
 
-    /// Adds `client` to the room (created if needed), announcing it to the other
-    /// members unless it was already there. The history in the answer is what
-    /// memory holds, at most `history_max` messages; the returned range is the
-    /// older part of the page, for the caller to read from `store` and put
-    /// first.
+    /// Adds `client` to the room (brought back from the store, or created, if
+    /// needed), announcing it to the other members unless it was already
+    /// there. The history in the answer is what memory holds, at most
+    /// `history_max` messages; the returned range is the older part of the
+    /// page, for the caller to read from the store and put first.
+    ///
+    /// A room not in memory needs a place under `max_total_rooms`
+    /// (`too_many_rooms`); a room that does not exist at all is created only
+    /// if `may_create` allows it (the connection's creation rate).
     pub fn join(
         &self,
         client: &Arc<Client>,
         name: &RoomName,
         history: JoinHistory,
         history_max: usize,
-        store: &dyn Store,
-    ) -> (Arc<Room>, JoinOk, Range<u64>) {
+        may_create: &mut dyn FnMut() -> Result<(), ProtocolError>,
+    ) -> Result<(Arc<Room>, JoinOk, Range<u64>), ProtocolError> {
         let mut directory = self.lock();
-        let room = directory
-            .rooms
-            .entry(name.clone())
-            .or_insert_with(|| {
-                Arc::new(Room::new(
-                    name.clone(),
-                    String::new(),
-                    false,
-                    self.history_keep.load(Ordering::Relaxed),
-                ))
-            })
-            .clone();
+        let room = match directory.rooms.get(name) {
+            Some(room) => room.clone(),
+            None => {
+                let max = self.max_total_rooms.load(Ordering::Relaxed);
+                if directory.rooms.len() >= max {
+                    return Err(ProtocolError::ServerRoomsFull { max });
+                }
+                let room = match self.store.bring_back(name) {
+                    Some(aside) => self.bring_in(aside, false),
+                    None => {
+                        may_create()?;
+                        Room::new(
+                            name.clone(),
+                            String::new(),
+                            false,
+                            self.history_keep.load(Ordering::Relaxed),
+                            self.budget.clone(),
+                        )
+                    }
+                };
+                directory.rooms.insert(name.clone(), room.clone());
+                room
+            }
+        };
+        let store = self.store.as_ref();
         let mut state = room.lock();
         if !state.contains(client) {
             state.add(client.clone());
@@ -242,7 +302,7 @@ impl Hub {
             more: plan.more,
         };
         drop(state);
-        (room, ok, plan.stored)
+        Ok((room, ok, plan.stored))
     }
 
     /// Removes `client` from `room`, telling the other members.
@@ -294,23 +354,49 @@ impl Hub {
             .encode();
             state.broadcast(&frame, None);
         }
-        // A room a durable store holds stays, so its numbering continues.
-        let drop_room = state.is_empty() && !room.is_persistent() && !room.is_kept(&state);
-        drop(state);
-        // Only a room nobody joined in the meantime goes: joins hold the
-        // directory lock too, so the room is still empty here.
-        if drop_room {
-            directory.rooms.remove(room.name());
+        if state.is_empty() && !room.is_persistent() {
+            self.leave_memory(directory, room, state);
         }
     }
 
-    /// A reload changed `history_keep`: every room's memory follows at once.
-    pub fn set_history_keep(&self, history_keep: usize) {
-        let directory = self.lock();
-        self.history_keep.store(history_keep, Ordering::Relaxed);
-        for room in directory.rooms.values() {
-            room.set_history_keep(history_keep);
+    /// Takes a room nobody is in out of memory: a room a durable store holds
+    /// is set aside there, so its numbering continues when it is named again;
+    /// any other room ends. A room with a change still being stored stays
+    /// until someone leaves it again. Only a room nobody joined in the
+    /// meantime goes: joins hold the directory lock too.
+    fn leave_memory(
+        &self,
+        directory: &mut Directory,
+        room: &Arc<Room>,
+        mut state: MutexGuard<'_, super::room::RoomState>,
+    ) {
+        if room.is_committing(&state) {
+            return;
         }
+        if state.is_stored() {
+            self.store.set_aside(state.set_aside(room));
+        }
+        state.clear_history();
+        drop(state);
+        directory.rooms.remove(room.name());
+    }
+
+    /// A reload changed the limits: `history_keep` and the history budget
+    /// apply at once to every room's memory, `max_total_rooms` to the next
+    /// room brought into memory.
+    pub fn apply_limits(&self, limits: &Limits) {
+        {
+            let directory = self.lock();
+            self.history_keep
+                .store(limits.history_keep, Ordering::Relaxed);
+            self.max_total_rooms
+                .store(limits.max_total_rooms, Ordering::Relaxed);
+            for room in directory.rooms.values() {
+                room.set_history_keep(limits.history_keep);
+            }
+        }
+        self.budget.set_limit(limits.history_memory_bytes);
+        self.budget.enforce();
     }
 
     /// A reload changed the `[[room]]` list from `before` to `after`: rooms new in
@@ -327,19 +413,30 @@ impl Hub {
     ) -> Vec<(Arc<Room>, String)> {
         let history_keep = self.history_keep.load(Ordering::Relaxed);
         let mut directory = self.lock();
+        after.clone_into(&mut self.configured.lock().unwrap_or_else(|p| p.into_inner()));
         let mut topics = Vec::new();
         for configured in after {
             let previous = before.iter().find(|room| room.name == configured.name);
+            if !directory.rooms.contains_key(&configured.name) {
+                // A logged room set aside continues its numbering; configured
+                // rooms always exist, whatever max_total_rooms says.
+                let room = match self.store.bring_back(&configured.name) {
+                    Some(aside) => self.bring_in(aside, true),
+                    None => {
+                        let room = Room::new(
+                            configured.name.clone(),
+                            configured.topic.clone(),
+                            true,
+                            history_keep,
+                            self.budget.clone(),
+                        );
+                        directory.rooms.insert(configured.name.clone(), room);
+                        continue;
+                    }
+                };
+                directory.rooms.insert(configured.name.clone(), room);
+            }
             let Some(room) = directory.rooms.get(&configured.name) else {
-                let room = Room::new(
-                    configured.name.clone(),
-                    configured.topic.clone(),
-                    true,
-                    history_keep,
-                );
-                directory
-                    .rooms
-                    .insert(configured.name.clone(), Arc::new(room));
                 continue;
             };
             room.set_persistent(true);
@@ -360,10 +457,8 @@ impl Hub {
             };
             room.set_persistent(false);
             let state = room.lock();
-            let unused = state.is_empty() && !room.is_kept(&state);
-            drop(state);
-            if unused {
-                directory.rooms.remove(&gone.name);
+            if state.is_empty() {
+                self.leave_memory(&mut directory, &room, state);
             }
         }
         topics
@@ -377,9 +472,28 @@ impl Hub {
         self.lock().rooms.get(name).cloned()
     }
 
-    /// A page of the room list, sorted by name: the rooms after `after`, at
-    /// most `limit` of them and `bytes` of list (at least one when any is
-    /// left), and whether rooms after the last one listed exist.
+    /// The members of a room, sorted; `None` when it does not exist. A room
+    /// set aside exists with nobody in it: it is not brought into memory for
+    /// that.
+    pub fn members(&self, name: &RoomName) -> Option<Vec<Nick>> {
+        let directory = self.lock();
+        match directory.rooms.get(name) {
+            Some(room) => Some(room.members()),
+            None => self.store.holds_aside(name).then(Vec::new),
+        }
+    }
+
+    /// How many rooms are in memory, and how many the store holds aside.
+    pub fn room_counts(&self) -> (usize, usize) {
+        let directory = self.lock();
+        (directory.rooms.len(), self.store.aside_count())
+    }
+
+    /// A page of the room list, sorted by name: every room, those in memory
+    /// (the configured ones and those someone is in) and those the store holds
+    /// aside (nobody in them); the rooms after `after`, at most `limit` of them
+    /// and `bytes` of list (at least one when any is left), and whether rooms
+    /// after the last one listed exist.
     pub fn rooms(
         &self,
         after: Option<&RoomName>,
@@ -388,17 +502,42 @@ impl Hub {
     ) -> (Vec<RoomSummary>, bool) {
         let directory = self.lock();
         let start = after.map_or(Bound::Unbounded, Bound::Excluded);
-        let mut rooms = Vec::new();
-        let mut used = 0;
-        for room in directory
+        let mut in_memory = directory
             .rooms
             .range((start, Bound::Unbounded))
             .map(|(_, room)| room)
-        {
+            .peekable();
+        // Under the directory lock: a room is in memory or aside, never both.
+        let mut aside: Vec<(RoomName, String)> = self
+            .store
+            .aside_rooms()
+            .into_iter()
+            .filter(|(room, _)| after.is_none_or(|after| room > after))
+            .collect();
+        aside.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut aside = aside.into_iter().peekable();
+        let mut rooms = Vec::new();
+        let mut used = 0;
+        loop {
+            let from_memory = match (in_memory.peek(), aside.peek()) {
+                (None, None) => return (rooms, false),
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (Some(room), Some((name, _))) => room.name() < name,
+            };
             if rooms.len() == limit {
                 return (rooms, true);
             }
-            let summary = room.summary();
+            let summary = if from_memory {
+                in_memory.next().expect("peeked").summary()
+            } else {
+                let (room, topic) = aside.next().expect("peeked");
+                RoomSummary {
+                    room,
+                    members: 0,
+                    topic,
+                }
+            };
             let cost = page::cost(frames::encode(&summary).get().len());
             if !rooms.is_empty() && used + cost > bytes {
                 return (rooms, true);
@@ -406,6 +545,5 @@ impl Hub {
             used += cost;
             rooms.push(summary);
         }
-        (rooms, false)
     }
 }

@@ -8,6 +8,7 @@
 mod address;
 mod admission;
 mod auth_backoff;
+pub mod budget;
 pub mod hub;
 mod listener;
 pub mod outbox;
@@ -161,7 +162,7 @@ impl Server {
             });
         }
         let shared = Arc::new(Shared {
-            hub: Hub::new(&settings, opened.restored),
+            hub: Hub::new(&settings, opened.store.clone(), opened.restored),
             admission: Arc::new(Admission::new(&settings.limits)),
             auth_backoff: AuthBackoff::default(),
             certificate: RwLock::new(Certificate {

@@ -1,7 +1,8 @@
 //! Applying a new configuration to a running server (SIGHUP), without dropping
 //! anyone. What can change live changes: the server name, motd and password
 //! for the next `hello`, the limits (for connections made from now on;
-//! the connection bounds and `history_keep` at once), the configured rooms and
+//! the connection bounds, `history_keep`, `history_memory_bytes` and
+//! `max_total_rooms` at once), the configured rooms and
 //! their topics, and the certificate (new connections get it, established ones
 //! keep theirs). What cannot change without a restart (listeners, the state
 //! directory, the log format, the message log) is reported and left as it runs.
@@ -74,7 +75,7 @@ impl Reloader {
 
         let shared = &self.shared;
         shared.admission.set_limits(&new.limits);
-        shared.hub.set_history_keep(new.limits.history_keep);
+        shared.hub.apply_limits(&new.limits);
         let topics = shared.hub.configure_rooms(&old.rooms, &new.rooms);
         let author = Nick::server(&new.server_name);
         shared.replace_settings(Arc::new(new));

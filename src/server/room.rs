@@ -7,7 +7,9 @@
 //! outside it.
 //!
 //! History older than what memory holds is read from the store, outside the
-//! lock ([`Plan::stored`]).
+//! lock ([`Plan::stored`]). What memory holds is bounded twice: `history_keep`
+//! messages per room, and the server-wide byte budget (`budget`), which may
+//! forget a room's oldest messages at any time.
 
 use std::collections::VecDeque;
 use std::ops::Range;
@@ -19,6 +21,7 @@ use crate::protocol::frames::{Frame, RoomSummary};
 use crate::protocol::names::{Nick, RoomName};
 use crate::protocol::request::HistoryPage;
 
+use super::budget::{HistoryBudget, ENTRY_OVERHEAD};
 use super::hub::Client;
 use super::sequencer::Queued;
 use super::store::RestoredRoom;
@@ -46,6 +49,9 @@ pub struct Room {
     epoch: Epoch,
     state: Mutex<RoomState>,
     commits: Mutex<CommitQueue>,
+    /// The server-wide history budget (the state holds it too, to account
+    /// under its lock).
+    budget: Arc<HistoryBudget>,
 }
 
 #[derive(Debug)]
@@ -54,12 +60,29 @@ pub(super) struct RoomState {
     topic: String,
     /// The seq of the newest record applied (0 for none in this epoch).
     last_seq: u64,
-    /// The last `history_keep` messages, contiguous in `seq`.
-    history: VecDeque<Frame>,
+    /// At most the last `history_keep` messages, contiguous in `seq` and
+    /// ending at `last_seq`, with their age stamps for the budget.
+    history: VecDeque<Held>,
     history_keep: usize,
-    /// A durable store holds records of this room: it is never dropped, so its
-    /// numbering goes on.
+    /// A durable store holds records of this room: when nobody is in it, it
+    /// is set aside in the store rather than ended, so its numbering goes on.
     stored: bool,
+    /// The room itself, as the budget names it.
+    me: Weak<Room>,
+    budget: Arc<HistoryBudget>,
+}
+
+/// One message in memory, with its server-wide age stamp.
+#[derive(Debug)]
+struct Held {
+    ticket: u64,
+    frame: Frame,
+}
+
+impl Held {
+    fn cost(&self) -> usize {
+        self.frame.get().len() + ENTRY_OVERHEAD
+    }
 }
 
 /// The room's queue for the sequencer, under a lock of its own so that a
@@ -83,8 +106,14 @@ pub(super) struct CommitQueue {
 
 impl Room {
     /// A room created now: a new numbering starts.
-    pub fn new(name: RoomName, topic: String, persistent: bool, history_keep: usize) -> Room {
-        Room {
+    pub fn new(
+        name: RoomName,
+        topic: String,
+        persistent: bool,
+        history_keep: usize,
+        budget: Arc<HistoryBudget>,
+    ) -> Arc<Room> {
+        Arc::new_cyclic(|me| Room {
             name,
             persistent: AtomicBool::new(persistent),
             epoch: Epoch::new_random(),
@@ -95,6 +124,8 @@ impl Room {
                 history: VecDeque::new(),
                 history_keep,
                 stored: false,
+                me: me.clone(),
+                budget: budget.clone(),
             }),
             commits: Mutex::new(CommitQueue {
                 waiting: VecDeque::new(),
@@ -102,21 +133,20 @@ impl Room {
                 last_seq: 0,
                 congested: Vec::new(),
             }),
-        }
+            budget,
+        })
     }
 
-    /// A room brought back by the store: its numbering continues.
+    /// A room brought back by the store: its numbering continues. The caller
+    /// enforces the budget once the room is in place.
     pub fn restored(
         restored: RestoredRoom,
         topic: String,
         persistent: bool,
         history_keep: usize,
-    ) -> Room {
-        let mut history = VecDeque::from(restored.history);
-        while history.len() > history_keep {
-            history.pop_front();
-        }
-        Room {
+        budget: Arc<HistoryBudget>,
+    ) -> Arc<Room> {
+        let room = Arc::new_cyclic(|me| Room {
             name: restored.name,
             persistent: AtomicBool::new(persistent),
             epoch: restored.epoch,
@@ -124,9 +154,11 @@ impl Room {
                 members: Vec::new(),
                 topic,
                 last_seq: restored.last_seq,
-                history,
+                history: VecDeque::new(),
                 history_keep,
                 stored: true,
+                me: me.clone(),
+                budget: budget.clone(),
             }),
             commits: Mutex::new(CommitQueue {
                 waiting: VecDeque::new(),
@@ -134,7 +166,16 @@ impl Room {
                 last_seq: restored.last_seq,
                 congested: Vec::new(),
             }),
+            budget,
+        });
+        {
+            let mut state = room.lock();
+            let skip = restored.history.len().saturating_sub(history_keep);
+            for frame in restored.history.into_iter().skip(skip) {
+                state.push_history(frame);
+            }
         }
+        room
     }
 
     pub fn name(&self) -> &RoomName {
@@ -156,8 +197,35 @@ impl Room {
         let mut state = self.lock();
         state.history_keep = history_keep;
         while state.history.len() > history_keep {
-            state.history.pop_front();
+            state.pop_history();
         }
+    }
+
+    /// The budget's eviction: forgets the room's oldest message if it is the
+    /// one stamped `ticket`; false when it is not (it went meanwhile).
+    pub(super) fn forget_oldest(&self, ticket: u64) -> bool {
+        let mut state = self.lock();
+        if state
+            .history
+            .front()
+            .is_some_and(|held| held.ticket == ticket)
+        {
+            state.pop_history();
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Forgets the server's oldest history until it fits the budget; called
+    /// after adding to this room's, with none of its locks held.
+    pub(super) fn enforce_budget(&self) {
+        self.budget.enforce();
+    }
+
+    /// How many messages memory holds for the room.
+    pub fn held(&self) -> usize {
+        self.lock().history.len()
     }
 
     pub(super) fn lock(&self) -> MutexGuard<'_, RoomState> {
@@ -172,11 +240,11 @@ impl Room {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Whether the room must stay when empty: a durable store holds it, or a
-    /// change to it is still being stored. Takes the commit queue's lock
-    /// inside the state's, in the documented order.
-    pub(super) fn is_kept(&self, state: &RoomState) -> bool {
-        state.stored || self.commits().committing
+    /// Whether a change to the room is still being stored: then it must stay
+    /// in memory even when empty. Takes the commit queue's lock inside the
+    /// state's, in the documented order.
+    pub(super) fn is_committing(&self, _state: &RoomState) -> bool {
+        self.commits().committing
     }
 
     /// The room's numbering.
@@ -221,6 +289,55 @@ impl RoomState {
 
     pub(super) fn is_empty(&self) -> bool {
         self.members.is_empty()
+    }
+
+    /// A durable store holds records of the room.
+    pub(super) fn is_stored(&self) -> bool {
+        self.stored
+    }
+
+    /// What the store keeps of a room set aside: enough to bring it back with
+    /// its numbering (its history stays on disk).
+    pub(super) fn set_aside(&self, room: &Room) -> RestoredRoom {
+        RestoredRoom {
+            name: room.name.clone(),
+            epoch: room.epoch.clone(),
+            topic: Some(self.topic.clone()),
+            last_seq: self.last_seq,
+            history: Vec::new(),
+        }
+    }
+
+    /// Forgets every message memory holds (the room is leaving memory).
+    pub(super) fn clear_history(&mut self) {
+        let removed: usize = self.history.iter().map(Held::cost).sum();
+        let oldest = self.oldest_ticket();
+        self.history.clear();
+        self.budget.account(&self.me, oldest, None, 0, removed);
+    }
+
+    fn oldest_ticket(&self) -> Option<u64> {
+        self.history.front().map(|held| held.ticket)
+    }
+
+    fn push_history(&mut self, frame: Frame) {
+        let oldest = self.oldest_ticket();
+        let held = Held {
+            ticket: self.budget.ticket(),
+            frame,
+        };
+        let added = held.cost();
+        self.history.push_back(held);
+        self.budget
+            .account(&self.me, oldest, self.oldest_ticket(), added, 0);
+    }
+
+    fn pop_history(&mut self) {
+        let oldest = self.oldest_ticket();
+        if let Some(held) = self.history.pop_front() {
+            self.budget
+                .account(&self.me, oldest, self.oldest_ticket(), 0, held.cost());
+        }
     }
 
     pub(super) fn contains(&self, client: &Client) -> bool {
@@ -278,10 +395,10 @@ impl RoomState {
         if self.history_keep == 0 {
             return;
         }
-        if self.history.len() == self.history_keep {
-            self.history.pop_front();
+        if self.history.len() >= self.history_keep {
+            self.pop_history();
         }
-        self.history.push_back(frame.clone());
+        self.push_history(frame.clone());
     }
 
     /// Applies a stored topic change.
@@ -327,10 +444,20 @@ impl RoomState {
             memory: self
                 .history
                 .range(index(start)..index(end))
-                .cloned()
+                .map(|held| held.frame.clone())
                 .collect(),
             more,
         }
+    }
+}
+
+impl Drop for Room {
+    /// A room leaving memory gives its history's bytes back to the budget.
+    fn drop(&mut self) {
+        self.state
+            .get_mut()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear_history();
     }
 }
 
@@ -341,12 +468,13 @@ mod tests {
     use crate::server::store::MemoryStore;
 
     fn room_with(messages: u64, keep: usize) -> Arc<Room> {
-        let room = Arc::new(Room::new(
+        let room = Room::new(
             RoomName::parse("test").unwrap(),
             String::new(),
             false,
             keep,
-        ));
+            Arc::new(HistoryBudget::new(usize::MAX)),
+        );
         let sequencer = Sequencer::new(Arc::new(MemoryStore));
         let alice = Nick::parse("alice").unwrap();
         for n in 1..=messages {

@@ -8,7 +8,9 @@
 //! 3. the store keeps it ([`Store::append`]): at once in memory, after the
 //!    group commit of the day files, or not at all (`unavailable`);
 //! 4. stored, it is applied to the room (history, topic) and fanned out to
-//!    every member, all under the room's lock, in seq order;
+//!    every member, all under the room's lock, in seq order; then, with the
+//!    room's locks released, the history budget is enforced (it may forget
+//!    another room's oldest messages);
 //! 5. the session that asked is told "stored as seq N" (or "not stored"): its
 //!    [`Respond`] hook, handed over with the change, runs right after that
 //!    change's fan-out and queues the session's own `ok` (or `unavailable`), so
@@ -234,12 +236,19 @@ impl Sequencer {
         }
         let congested = state.congested_members();
         drop(state);
-        let mut queue = room.commits();
-        if let Some(seq) = last_seq {
-            queue.last_seq = seq;
+        let next = {
+            let mut queue = room.commits();
+            if let Some(seq) = last_seq {
+                queue.last_seq = seq;
+            }
+            queue.congested = congested;
+            self.next(&room, &mut queue)
+        };
+        if last_seq.is_some() {
+            // Outside the room's locks: the oldest history may be another room's.
+            room.enforce_budget();
         }
-        queue.congested = congested;
-        self.next(&room, &mut queue)
+        next
     }
 
     /// The room's next batch, if changes wait and no member that is still

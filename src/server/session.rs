@@ -188,6 +188,8 @@ struct Session {
     rate: RateLimiter,
     /// `ping`s have a bucket of their own: cheap, but not free.
     ping_rate: RateLimiter,
+    /// New rooms this connection may still create (`room_creations_per_minute`).
+    creations: RateLimiter,
     /// Room messages handed to the sequencer and not yet answered, oldest
     /// first; at most [`MAX_IN_FLIGHT`], all to the same room.
     in_flight: VecDeque<InFlight>,
@@ -224,6 +226,8 @@ impl Session {
         let now = Instant::now();
         let rate = RateLimiter::new(limits.rate_burst, limits.rate_per_second, now);
         let ping_rate = RateLimiter::new(limits.ping_rate_burst, limits.ping_rate_per_second, now);
+        let per_minute = limits.room_creations_per_minute;
+        let creations = RateLimiter::new(per_minute, f64::from(per_minute) / 60.0, now);
         Session {
             peer,
             shared,
@@ -235,6 +239,7 @@ impl Session {
             rooms: BTreeMap::new(),
             rate,
             ping_rate,
+            creations,
             in_flight: VecDeque::new(),
         }
     }
@@ -604,16 +609,10 @@ impl Session {
                 Reply::ok(id, RoomsOk { rooms, more })
             }
             Request::Who { room } => {
-                let found = hub
-                    .find_room(&room)
+                let members = hub
+                    .members(&room)
                     .ok_or_else(|| ProtocolError::NoSuchRoom(room.to_string()))?;
-                Reply::ok(
-                    id,
-                    WhoOk {
-                        room,
-                        members: found.members(),
-                    },
-                )
+                Reply::ok(id, WhoOk { room, members })
             }
             Request::History {
                 room,
@@ -742,13 +741,23 @@ impl Session {
             JoinHistory::Last(_) => Keep::Newest,
             JoinHistory::Since(..) => Keep::Oldest,
         };
+        let creations = &mut self.creations;
+        let per_minute = self.settings.limits.room_creations_per_minute;
+        // Only a room that does not exist at all takes a token: joining one
+        // that exists (in memory or set aside) is never limited by this.
+        let mut may_create = || match creations.check(Instant::now()) {
+            Verdict::Allowed => Ok(()),
+            Verdict::Limited | Verdict::Flooding => {
+                Err(ProtocolError::RoomCreationLimited { per_minute })
+            }
+        };
         let (joined, mut ok, stored) = self.shared.hub.join(
             client,
             &room,
             wanted,
             self.settings.limits.history_max,
-            store.as_ref(),
-        );
+            &mut may_create,
+        )?;
         // The room, topic, members and epoch come first; the history fills
         // what is left of the page. The member list is never cut: with more
         // members than a page holds, the history is one message.

@@ -10,7 +10,7 @@ use crate::protocol::epoch::Epoch;
 use crate::protocol::frames::Frame;
 use crate::protocol::names::RoomName;
 
-use super::{Batch, Completion, Store, StoreFuture};
+use super::{Batch, Completion, RestoredRoom, Store, StoreFuture};
 use crate::server::page::{Budget, Fitted};
 
 /// Keeps nothing beyond what the rooms hold in memory.
@@ -42,6 +42,25 @@ impl Store for MemoryStore {
         _budget: Budget,
     ) -> StoreFuture<Fitted> {
         Box::pin(std::future::ready(Fitted::default()))
+    }
+
+    /// A room that leaves memory ends: nothing of it outlives its members.
+    fn set_aside(&self, _room: RestoredRoom) {}
+
+    fn bring_back(&self, _room: &RoomName) -> Option<RestoredRoom> {
+        None
+    }
+
+    fn holds_aside(&self, _room: &RoomName) -> bool {
+        false
+    }
+
+    fn aside_count(&self) -> usize {
+        0
+    }
+
+    fn aside_rooms(&self) -> Vec<(RoomName, String)> {
+        Vec::new()
     }
 
     fn start(&self) {}

@@ -122,6 +122,26 @@ pub trait Store: Send + Sync + Debug {
         budget: Budget,
     ) -> StoreFuture<Fitted>;
 
+    /// Takes over a room that leaves memory (nobody is in it) so that it can
+    /// come back with its numbering: its epoch, last seq and topic (`room`'s
+    /// history is empty; the store has it). A store whose rooms do not outlive
+    /// the process keeps nothing.
+    fn set_aside(&self, room: RestoredRoom);
+
+    /// Gives back a room set aside (or restored at start and not yet brought
+    /// into memory), with no history in memory: pages come from the store.
+    /// It is the caller's from then on.
+    fn bring_back(&self, room: &RoomName) -> Option<RestoredRoom>;
+
+    /// Whether `room` is set aside here (it exists, with nobody in it).
+    fn holds_aside(&self, room: &RoomName) -> bool;
+
+    /// How many rooms are set aside.
+    fn aside_count(&self) -> usize;
+
+    /// The rooms set aside, sorted by name, with their topics.
+    fn aside_rooms(&self) -> Vec<(RoomName, String)>;
+
     /// Starts what runs in the background (timers); called once the server runs.
     fn start(&self);
 
@@ -141,11 +161,14 @@ pub struct Opened {
 }
 
 /// Opens the store the configuration asks for: day files with `[log]`, memory
-/// otherwise.
+/// otherwise. Only the configured rooms are restored into memory; the other
+/// logged rooms stay set aside in the store until someone names them.
 pub fn open(settings: &Settings) -> Result<Opened, StoreError> {
     match &settings.log {
         Some(log) => {
-            let (store, restored) = DayFileStore::open(log, settings.limits.history_keep)?;
+            let resident: Vec<RoomName> = settings.rooms.iter().map(|r| r.name.clone()).collect();
+            let (store, restored) =
+                DayFileStore::open(log, settings.limits.history_keep, &resident)?;
             Ok(Opened {
                 store: Arc::new(store),
                 restored,

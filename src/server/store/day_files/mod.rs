@@ -16,6 +16,11 @@
 //! per-room index (the epoch, and the first `seq` of each day file) and a
 //! sparse index per day file (seq to offset, see `read`), reading only about
 //! the wanted range of the files that hold it.
+//!
+//! Logged rooms nobody is in are not kept in memory: the store holds them
+//! aside (epoch, last seq, topic: a few hundred bytes each, with their index
+//! and ledger) and hands them back when someone names them; their history is
+//! read from the files.
 
 mod files;
 mod ledger;
@@ -23,7 +28,7 @@ mod read;
 mod restore;
 mod writer;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -131,6 +136,8 @@ pub struct DayFileStore {
     index: Arc<Index>,
     /// Where in each day file a seq is (bounded, see `read`).
     sparse: Arc<read::Indexes>,
+    /// Logged rooms not in memory, by name; see [`Store::set_aside`].
+    aside: Mutex<BTreeMap<RoomName, RestoredRoom>>,
     reopen: Arc<AtomicBool>,
     tick: Duration,
     stop: CancellationToken,
@@ -140,10 +147,13 @@ pub struct DayFileStore {
 impl DayFileStore {
     /// Opens (creating it if needed) the log directory, checks it can be
     /// written, applies retention, restores every logged room, and starts the
-    /// writer.
+    /// writer. The `resident` rooms (the configured ones) come back with their
+    /// newest `history_keep` messages, for memory; the others are only set
+    /// aside (numbering and topic, no history) until someone names them.
     pub fn open(
         settings: &LogSettings,
         history_keep: usize,
+        resident: &[RoomName],
     ) -> Result<(DayFileStore, Vec<RestoredRoom>), StoreError> {
         let dir = settings.dir.clone();
         files::create_private_dir_all(&dir).map_err(|source| StoreError::CreateDir {
@@ -156,7 +166,16 @@ impl DayFileStore {
             rooms,
             index,
             ledgers,
-        } = restore::restore(&dir, history_keep, settings.retention_days, durable)?;
+        } = restore::restore(
+            &dir,
+            history_keep,
+            resident,
+            settings.retention_days,
+            durable,
+        )?;
+        let (rooms, aside): (Vec<_>, Vec<_>) = rooms
+            .into_iter()
+            .partition(|room| resident.contains(&room.name));
         let index = Arc::new(Index {
             rooms: Mutex::new(index),
         });
@@ -173,7 +192,8 @@ impl DayFileStore {
         info!(
             dir = %dir.display(),
             fsync = settings.fsync.as_str(),
-            restored_rooms = rooms.len(),
+            restored_rooms = rooms.len() + aside.len(),
+            in_memory = rooms.len(),
             "message log open"
         );
         let tick = match settings.fsync {
@@ -186,12 +206,24 @@ impl DayFileStore {
             queue,
             index,
             sparse: Arc::default(),
+            aside: Mutex::new(
+                aside
+                    .into_iter()
+                    .map(|room| (room.name.clone(), room))
+                    .collect(),
+            ),
             reopen,
             tick,
             stop: CancellationToken::new(),
             thread: Arc::new(Mutex::new(Some(thread))),
         };
         Ok((store, rooms))
+    }
+}
+
+impl DayFileStore {
+    fn aside_map(&self) -> MutexGuard<'_, BTreeMap<RoomName, RestoredRoom>> {
+        self.aside.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -274,6 +306,29 @@ impl Store for DayFileStore {
             .await
             .unwrap_or_default()
         })
+    }
+
+    fn set_aside(&self, room: RestoredRoom) {
+        self.aside_map().insert(room.name.clone(), room);
+    }
+
+    fn bring_back(&self, room: &RoomName) -> Option<RestoredRoom> {
+        self.aside_map().remove(room)
+    }
+
+    fn holds_aside(&self, room: &RoomName) -> bool {
+        self.aside_map().contains_key(room)
+    }
+
+    fn aside_count(&self) -> usize {
+        self.aside_map().len()
+    }
+
+    fn aside_rooms(&self) -> Vec<(RoomName, String)> {
+        self.aside_map()
+            .values()
+            .map(|room| (room.name.clone(), room.topic.clone().unwrap_or_default()))
+            .collect()
     }
 
     /// Wakes the writer regularly (fsync interval, daily retention) until

@@ -1,8 +1,8 @@
 //! Start-up: reads every room's ledger and day files once, oldest first, to
 //! bring back what each logged room had: its epoch and last `seq` (so
 //! numbering continues and is never reused; a new epoch when the last seq
-//! cannot be known), its topic, and its newest `history_keep` messages of that
-//! epoch. On the way it cuts torn last lines, applies retention, builds the day
+//! cannot be known), its topic, and, for the rooms that start in memory (the
+//! configured ones), its newest `history_keep` messages of that epoch. On the way it cuts torn last lines, applies retention, builds the day
 //! index that history reads use, and seals each room's ledger with what it
 //! concluded. Each file is streamed a line at a time; only the history ring is
 //! kept in memory.
@@ -46,6 +46,7 @@ struct DayFile {
 pub(super) fn restore(
     dir: &Path,
     history_keep: usize,
+    resident: &[RoomName],
     retention_days: u32,
     durable: bool,
 ) -> Result<Restored, StoreError> {
@@ -80,8 +81,14 @@ pub(super) fn restore(
         match RoomName::parse(&name) {
             Ok(room) if room.as_str() == name => {
                 let cutoff = cutoff.as_deref();
+                // A room that does not start in memory needs no history ring.
+                let keep = if resident.contains(&room) {
+                    history_keep
+                } else {
+                    0
+                };
                 if let Some((restored, files, ledger)) =
-                    restore_room(room.clone(), &path, history_keep, cutoff, durable)?
+                    restore_room(room.clone(), &path, keep, cutoff, durable)?
                 {
                     index.insert(room.clone(), files);
                     ledgers.insert(room, ledger);
