@@ -2,8 +2,8 @@
 "Hostile load: admission and password guessing"). Talks to 127.0.0.1 and
 127.0.0.2 only (Linux: all of 127.0.0.0/8 is loopback).
 
-    python3 benches/admission/measure.py BINARY flood 150 [EXTRA_LIMITS_TOML]
-    python3 benches/admission/measure.py BINARY guess
+    python3 benches/hostile/admission.py BINARY flood 150 [EXTRA_LIMITS_TOML]
+    python3 benches/hostile/admission.py BINARY guess
 
 flood: one address (127.0.0.1) keeps STALLED sockets open that connect and send
 nothing, reopening each one the server closes; meanwhile a client from 127.0.0.2
