@@ -17,8 +17,7 @@ use std::time::{Duration, Instant};
 use support::*;
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader as AsyncBufReader};
-use tokio::net::TcpStream;
+use tokio::io::AsyncWriteExt;
 use tokio::sync::Barrier;
 use tokio_rustls::TlsConnector;
 
@@ -36,15 +35,8 @@ struct Conn {
 
 impl Conn {
     async fn open(server: &ServerProcess, connector: &TlsConnector, nick: &str) -> Conn {
-        let tcp = TcpStream::connect(server.addr).await.expect("connect");
-        tcp.set_nodelay(true).expect("nodelay");
-        let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
-        let tls = connector.connect(name, tcp).await.expect("TLS handshake");
-        let (read, writer) = tokio::io::split(tls);
-        let mut conn = Conn {
-            lines: AsyncBufReader::new(read).lines(),
-            writer,
-        };
+        let (lines, writer) = connect(server, connector).await;
+        let mut conn = Conn { lines, writer };
         conn.request(&json!({"type":"hello","nick":nick})).await;
         conn
     }

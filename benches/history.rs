@@ -20,8 +20,6 @@ use std::time::Instant;
 use support::*;
 
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, BufReader as AsyncBufReader};
-use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 /// The server's CPU time so far, in milliseconds.
@@ -103,12 +101,7 @@ async fn run() {
 
     let config = pinned_client_config(&server.fingerprint, None);
     let connector = TlsConnector::from(Arc::new(config));
-    let tcp = TcpStream::connect(server.addr).await.expect("connect");
-    tcp.set_nodelay(true).expect("nodelay");
-    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
-    let tls = connector.connect(name, tcp).await.expect("TLS handshake");
-    let (read, mut writer) = tokio::io::split(tls);
-    let mut lines = AsyncBufReader::new(read).lines();
+    let (mut lines, mut writer) = connect(&server, &connector).await;
     send_frame(&mut writer, &json!({"type":"hello","nick":"reader"})).await;
     assert_eq!(next_frame(&mut lines).await["type"], "ok");
     send_frame(

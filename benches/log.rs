@@ -18,8 +18,6 @@ use std::time::Instant;
 use support::*;
 
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, BufReader as AsyncBufReader};
-use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 /// How the server under test logs.
@@ -89,12 +87,7 @@ async fn run(mode: Mode, style: Style) -> f64 {
 
     let mut conns = Vec::with_capacity(members);
     for n in 0..members {
-        let tcp = TcpStream::connect(server.addr).await.expect("connect");
-        tcp.set_nodelay(true).expect("nodelay");
-        let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
-        let tls = connector.connect(name, tcp).await.expect("TLS handshake");
-        let (read, mut writer) = tokio::io::split(tls);
-        let mut lines = AsyncBufReader::new(read).lines();
+        let (mut lines, mut writer) = connect(&server, &connector).await;
         send_frame(&mut writer, &json!({"type":"hello","nick":format!("m{n}")})).await;
         until_ok(&mut lines).await;
         send_frame(

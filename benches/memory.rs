@@ -24,8 +24,6 @@ use std::time::{Duration, Instant};
 use support::*;
 
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader as AsyncBufReader};
-use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 /// What each client counts of its answers.
@@ -84,13 +82,8 @@ fn config(state: &Path, extra: &str) -> String {
     )
 }
 
-async fn connect(server: &ServerProcess, connector: &TlsConnector, nick: &str) -> (Lines, Writer) {
-    let tcp = TcpStream::connect(server.addr).await.expect("connect");
-    tcp.set_nodelay(true).expect("nodelay");
-    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
-    let tls = connector.connect(name, tcp).await.expect("TLS handshake");
-    let (read, mut writer) = tokio::io::split(tls);
-    let mut lines = AsyncBufReader::new(read).lines();
+async fn register(server: &ServerProcess, connector: &TlsConnector, nick: &str) -> (Lines, Writer) {
+    let (mut lines, mut writer) = connect(server, connector).await;
     send_frame(&mut writer, &json!({"type":"hello","nick":nick})).await;
     let ok = next_frame(&mut lines).await;
     assert_eq!(ok["type"], "ok", "hello: {ok}");
@@ -139,7 +132,7 @@ async fn budget_run() {
     let connector = connector_for(&server);
     let mut clients = Vec::with_capacity(conns);
     for n in 0..conns {
-        let (mut lines, mut writer) = connect(&server, &connector, &format!("p{n}")).await;
+        let (mut lines, mut writer) = register(&server, &connector, &format!("p{n}")).await;
         send_frame(
             &mut writer,
             &json!({"type":"join","room":format!("own-{n}"),"history":0}),
@@ -225,7 +218,7 @@ async fn logged_run() {
     let connector = connector_for(&server);
     let mut clients = Vec::with_capacity(conns);
     for n in 0..conns {
-        clients.push(connect(&server, &connector, &format!("c{n}")).await);
+        clients.push(register(&server, &connector, &format!("c{n}")).await);
     }
     let baseline = server.rss_kib();
     println!(

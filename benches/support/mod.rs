@@ -165,6 +165,23 @@ impl Drop for ServerProcess {
     }
 }
 
+/// A TLS connection to the server (certificate pinned by `connector`), split
+/// into its line reader and its writer; nothing sent yet.
+pub async fn connect(
+    server: &ServerProcess,
+    connector: &tokio_rustls::TlsConnector,
+) -> (Lines, Writer) {
+    let tcp = TcpStream::connect(server.addr).await.expect("connect");
+    tcp.set_nodelay(true).expect("nodelay");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let tls = connector.connect(name, tcp).await.expect("TLS handshake");
+    let (read, writer) = tokio::io::split(tls);
+    (
+        tokio::io::AsyncBufReadExt::lines(AsyncBufReader::new(read)),
+        writer,
+    )
+}
+
 pub async fn send_frame(writer: &mut Writer, frame: &Value) {
     let mut line = frame.to_string();
     line.push('\n');
