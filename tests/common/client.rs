@@ -57,9 +57,22 @@ impl Client {
         fingerprint: &str,
         versions: Option<&[&'static SupportedProtocolVersion]>,
     ) -> io::Result<Client> {
+        let label = format!("tls client of {addr}");
+        Client::over_tls(TcpStream::connect(addr), fingerprint, versions, label).await
+    }
+
+    /// A TLS client over the TCP connection `tcp` makes, trusting only the
+    /// certificate with `fingerprint`; `label` names it in panic messages.
+    /// The whole connection is bounded by [`FRAME_TIMEOUT`].
+    pub(super) async fn over_tls(
+        tcp: impl std::future::Future<Output = io::Result<TcpStream>>,
+        fingerprint: &str,
+        versions: Option<&[&'static SupportedProtocolVersion]>,
+        label: String,
+    ) -> io::Result<Client> {
         let config = pinned_client_config(fingerprint, versions);
         let connect = async {
-            let tcp = TcpStream::connect(addr).await?;
+            let tcp = tcp.await?;
             tcp.set_nodelay(true)?;
             let name = ServerName::try_from("localhost").expect("valid server name");
             TlsConnector::from(Arc::new(config))
@@ -68,9 +81,9 @@ impl Client {
         };
         let tls = tokio::time::timeout(FRAME_TIMEOUT, connect)
             .await
-            .unwrap_or_else(|_| panic!("TLS connection to {addr} did not complete within 10 s"))?;
+            .unwrap_or_else(|_| panic!("{label}: the TLS connection took over 10 s"))?;
         let version = tls.get_ref().1.protocol_version();
-        let mut client = Client::from_stream(Box::new(tls), format!("tls client of {addr}"));
+        let mut client = Client::from_stream(Box::new(tls), label);
         client.tls_version = version;
         Ok(client)
     }

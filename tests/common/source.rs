@@ -5,13 +5,10 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 
-use rustls::pki_types::ServerName;
 use tokio::net::{TcpSocket, TcpStream};
-use tokio_rustls::TlsConnector;
 
-use super::{pinned_client_config, Client, FRAME_TIMEOUT};
+use super::{Client, FRAME_TIMEOUT};
 
 /// The address the tests' clients use by default.
 pub const FIRST_ADDRESS: IpAddr = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1));
@@ -39,21 +36,7 @@ impl Client {
         server: SocketAddr,
         fingerprint: &str,
     ) -> io::Result<Client> {
-        let config = pinned_client_config(fingerprint, None);
-        let connect = async {
-            let tcp = tcp_from(local, server).await?;
-            tcp.set_nodelay(true)?;
-            let name = ServerName::try_from("localhost").expect("valid server name");
-            TlsConnector::from(Arc::new(config))
-                .connect(name, tcp)
-                .await
-        };
-        let tls = tokio::time::timeout(FRAME_TIMEOUT, connect)
-            .await
-            .unwrap_or_else(|_| panic!("TLS connection to {server} from {local} took over 10 s"))?;
-        let version = tls.get_ref().1.protocol_version();
-        let mut client = Client::from_stream(Box::new(tls), format!("tls client from {local}"));
-        client.tls_version = version;
-        Ok(client)
+        let label = format!("tls client from {local}");
+        Client::over_tls(tcp_from(local, server), fingerprint, None, label).await
     }
 }
