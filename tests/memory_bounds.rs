@@ -351,3 +351,46 @@ async fn a_restart_does_not_bring_every_logged_room_into_memory() {
     assert_eq!(echo["seq"], 3);
     server.kill();
 }
+
+#[tokio::test]
+async fn rooms_pages_through_rooms_in_memory_and_rooms_set_aside_alike() {
+    let tmp = tempfile::tempdir().unwrap();
+    let logs = tmp.path().join("logs");
+    let extra = format!(
+        "[limits]\n{NO_RATE_LIMIT}room_creations_per_minute = 100\n{}",
+        log_table(&logs, "")
+    );
+    let server = TestServer::start(&extra).await;
+    let mut alice = registered(&server, "alice").await;
+    // Logged rooms nobody is in (set aside) around rooms someone is in, with
+    // pages made of set-aside rooms only and more of them after each.
+    for room in ["b", "d", "e", "f", "g"] {
+        alice.join(room).await;
+        alice.say(room, "hello").await;
+        alice.request(json!({"type": "leave", "room": room})).await;
+    }
+    for room in ["a", "c"] {
+        alice.join(room).await;
+    }
+    let mut listed = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = alice
+            .request(json!({"type": "rooms", "after": after, "limit": 2}))
+            .await;
+        let rooms = page["rooms"].as_array().unwrap();
+        assert!(rooms.len() <= 2, "{page}");
+        for room in rooms {
+            let name = room["room"].as_str().unwrap().to_owned();
+            let members = if name == "a" || name == "c" { 1 } else { 0 };
+            assert_eq!(room["members"], members, "{page}");
+            listed.push(name);
+        }
+        if page["more"] == false {
+            break;
+        }
+        after = listed.last().cloned();
+    }
+    assert_eq!(listed, ["a", "b", "c", "d", "e", "f", "g"]);
+    server.shutdown().await;
+}

@@ -508,14 +508,12 @@ impl Hub {
             .map(|(_, room)| room)
             .peekable();
         // Under the directory lock: a room is in memory or aside, never both.
-        let mut aside: Vec<(RoomName, String)> = self
+        // One more than the page can list says whether rooms are left.
+        let mut aside = self
             .store
-            .aside_rooms()
+            .aside_rooms(after, limit.saturating_add(1))
             .into_iter()
-            .filter(|(room, _)| after.is_none_or(|after| room > after))
-            .collect();
-        aside.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut aside = aside.into_iter().peekable();
+            .peekable();
         let mut rooms = Vec::new();
         let mut used = 0;
         loop {

@@ -59,7 +59,7 @@ impl Store for MemoryStore {
         0
     }
 
-    fn aside_rooms(&self) -> Vec<(RoomName, String)> {
+    fn aside_rooms(&self, _after: Option<&RoomName>, _limit: usize) -> Vec<(RoomName, String)> {
         Vec::new()
     }
 

@@ -139,8 +139,10 @@ pub trait Store: Send + Sync + Debug {
     /// How many rooms are set aside.
     fn aside_count(&self) -> usize;
 
-    /// The rooms set aside, sorted by name, with their topics.
-    fn aside_rooms(&self) -> Vec<(RoomName, String)>;
+    /// The first `limit` rooms set aside after `after` (from the first when
+    /// `None`), sorted by name, with their topics: a page of the room list
+    /// costs that page, however many rooms the store holds aside.
+    fn aside_rooms(&self, after: Option<&RoomName>, limit: usize) -> Vec<(RoomName, String)>;
 
     /// Starts what runs in the background (timers); called once the server runs.
     fn start(&self);

@@ -30,7 +30,7 @@ mod writer;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
-use std::ops::Range;
+use std::ops::{Bound, Range};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -324,10 +324,12 @@ impl Store for DayFileStore {
         self.aside_map().len()
     }
 
-    fn aside_rooms(&self) -> Vec<(RoomName, String)> {
+    fn aside_rooms(&self, after: Option<&RoomName>, limit: usize) -> Vec<(RoomName, String)> {
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
         self.aside_map()
-            .values()
-            .map(|room| (room.name.clone(), room.topic.clone().unwrap_or_default()))
+            .range::<RoomName, _>((start, Bound::Unbounded))
+            .take(limit)
+            .map(|(name, room)| (name.clone(), room.topic.clone().unwrap_or_default()))
             .collect()
     }
 
