@@ -7,11 +7,9 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::sync::Arc;
 
 use common::*;
 use serde_json::json;
-use tokio::io::AsyncWriteExt;
 
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path)
@@ -115,27 +113,17 @@ async fn pings_have_a_generous_bucket_of_their_own() {
 
 /// A member whose receive window stays shut (it never reads), so the server's
 /// writes to it cannot finish and a graceful shutdown waits for them.
-async fn stuck_member(
-    server: &BinaryServer,
-    room: &str,
-) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+async fn stuck_member(server: &BinaryServer, room: &str) -> Client {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
-    let tcp = socket.connect(server.addr).await.unwrap();
-    let config = pinned_client_config(&server.fingerprint, None);
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(name, tcp)
+    let tcp = socket.connect(server.addr);
+    let label = "stuck member".to_owned();
+    let mut stuck = Client::over_tls(tcp, &server.fingerprint, None, label)
         .await
         .unwrap();
-    let lines = format!(
-        "{}\n{}\n",
-        json!({"type": "hello", "nick": "stuck"}),
-        json!({"type": "join", "room": room})
-    );
-    tls.write_all(lines.as_bytes()).await.unwrap();
-    tls.flush().await.unwrap();
-    tls
+    stuck.send(json!({"type": "hello", "nick": "stuck"})).await;
+    stuck.send(json!({"type": "join", "room": room})).await;
+    stuck
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

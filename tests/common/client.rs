@@ -64,7 +64,7 @@ impl Client {
     /// A TLS client over the TCP connection `tcp` makes, trusting only the
     /// certificate with `fingerprint`; `label` names it in panic messages.
     /// The whole connection is bounded by [`FRAME_TIMEOUT`].
-    pub(super) async fn over_tls(
+    pub async fn over_tls(
         tcp: impl std::future::Future<Output = io::Result<TcpStream>>,
         fingerprint: &str,
         versions: Option<&[&'static SupportedProtocolVersion]>,
