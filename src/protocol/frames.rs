@@ -283,7 +283,7 @@ pub struct TopicOk {
 }
 
 /// One entry of the `rooms` response.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomSummary {
     pub room: RoomName,
     pub members: usize,

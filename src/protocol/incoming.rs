@@ -213,7 +213,7 @@ pub enum Reply {
 /// A `join` answer as a client reads it. The server's [`JoinOk`](super::frames::JoinOk)
 /// holds its history as stored frames; here they are events, and `epoch` is
 /// optional because a 1.0 server does not send it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct JoinAnswer {
     pub room: RoomName,
     pub topic: String,
@@ -227,7 +227,7 @@ pub struct JoinAnswer {
 }
 
 /// A `history` answer as a client reads it (see [`JoinAnswer`]).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct HistoryAnswer {
     pub room: RoomName,
     #[serde(default)]

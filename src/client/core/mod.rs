@@ -4,5 +4,7 @@
 //!
 //! - `rooms`: the rooms joined, how far each was shown (epoch and seq), and the
 //!   catch-up after a reconnect
+//! - `update`: what the conversation tells a face, as data
 
 pub mod rooms;
+pub mod update;
