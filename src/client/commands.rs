@@ -12,6 +12,8 @@ pub enum Action {
     Send(Request),
     /// Make this room the current one.
     Switch(RoomName),
+    /// Show the topic of this room, as the client knows it.
+    ShowTopic(RoomName),
     /// Show the command list.
     Help,
     /// A blank line: nothing to do.
@@ -21,6 +23,9 @@ pub enum Action {
 /// What a command needs to know about the session.
 pub struct Context<'a> {
     pub current: Option<&'a RoomName>,
+    /// The nick of the private conversation the line was typed in: plain text
+    /// and `/me` go to that nick instead of the current room.
+    pub query: Option<&'a Nick>,
     pub joined: &'a [RoomName],
     pub max_text_bytes: usize,
 }
@@ -33,7 +38,7 @@ pub const HELP: &[&str] = &[
     "/msg NICK TEXT           send TEXT privately to NICK",
     "/me TEXT                 an action in the current room (* you TEXT)",
     "/nick NEW                change your nick",
-    "/topic [ROOM] TEXT       set the topic (TEXT '-' clears it)",
+    "/topic [ROOM] [TEXT]     show the topic, or set it (TEXT '-' clears it)",
     "/who [ROOM]              list the members of ROOM",
     "/rooms                   list the rooms on the server",
     "/history [N]             show the last N messages of the current room",
@@ -92,8 +97,7 @@ pub fn parse(line: &str, context: &Context) -> Result<Action, String> {
             if rest.is_empty() {
                 return Err("usage: /me TEXT".into());
             }
-            let room = current(context)?;
-            message(Target::Room(room.clone()), rest, true, context)
+            say(rest, context, true)
         }
         "nick" => {
             let nick = one_word(rest, "/nick NEW")?;
@@ -105,7 +109,7 @@ pub fn parse(line: &str, context: &Context) -> Result<Action, String> {
             let usage = "/topic [ROOM] TEXT";
             let (room, text) = optional_room(rest, context, usage)?;
             let topic = match text {
-                "" => return Err(format!("usage: {usage}")),
+                "" => return Ok(Action::ShowTopic(room)),
                 "-" => "",
                 text => text,
             };
@@ -157,6 +161,9 @@ pub fn parse(line: &str, context: &Context) -> Result<Action, String> {
 }
 
 fn say(text: &str, context: &Context, action: bool) -> Result<Action, String> {
+    if let Some(nick) = context.query {
+        return message(Target::User(nick.clone()), text, action, context);
+    }
     let room = current(context)?;
     message(Target::Room(room.clone()), text, action, context)
 }
@@ -244,6 +251,7 @@ mod tests {
         let joined = [room("general"), room("ops")];
         let context = Context {
             current: Some(&joined[0]),
+            query: None,
             joined: &joined,
             max_text_bytes: 16,
         };
@@ -353,6 +361,9 @@ mod tests {
         assert_eq!(sends("/topic ops deploys"), topic("ops", "deploys"));
         assert_eq!(sends("/topic release day"), topic("general", "release day"));
         assert_eq!(sends("/topic -"), topic("general", ""));
+        // With no text, the topic is shown, not set.
+        assert_eq!(run("/topic"), Ok(Action::ShowTopic(room("general"))));
+        assert_eq!(run("/topic #ops"), Ok(Action::ShowTopic(room("ops"))));
     }
 
     #[test]
@@ -366,7 +377,6 @@ mod tests {
             ("/msg 1bob hi", "nick"),
             ("/nick", "usage: /nick NEW"),
             ("/me", "usage: /me TEXT"),
-            ("/topic", "usage: /topic"),
             ("/switch elsewhere", "/join elsewhere first"),
             ("/history many", "usage: /history"),
             ("/rooms now", "usage: /rooms"),
@@ -378,18 +388,45 @@ mod tests {
             assert!(err.contains(hint), "{line:?} gave {err:?}");
             assert!(!err.contains('\n'), "one line: {err:?}");
         }
-        assert_eq!(hints.len(), 14);
+        assert_eq!(hints.len(), 13);
     }
 
     #[test]
     fn without_a_current_room_text_needs_a_join_first() {
         let context = Context {
             current: None,
+            query: None,
             joined: &[],
             max_text_bytes: 100,
         };
         assert!(parse("hi", &context).unwrap_err().contains("/join"));
         assert!(parse("/me hi", &context).unwrap_err().contains("/join"));
         assert!(parse("/rooms", &context).is_ok());
+    }
+
+    #[test]
+    fn text_typed_in_a_private_conversation_goes_to_that_nick() {
+        let joined = [room("general")];
+        let bob = Nick::parse("bob").unwrap();
+        let context = Context {
+            current: Some(&joined[0]),
+            query: Some(&bob),
+            joined: &joined,
+            max_text_bytes: 100,
+        };
+        let private = |text: &str, action| {
+            Ok(Action::Send(Request::Message {
+                target: Target::User(bob.clone()),
+                text: text.into(),
+                action,
+            }))
+        };
+        assert_eq!(parse("lunch?", &context), private("lunch?", false));
+        assert_eq!(parse("/me waves", &context), private("waves", true));
+        // Commands still name their room.
+        assert!(matches!(
+            parse("/who", &context),
+            Ok(Action::Send(Request::Who { .. }))
+        ));
     }
 }

@@ -6,7 +6,7 @@
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 
-use crate::protocol::request::Request;
+use crate::protocol::request::{Request, Target};
 
 /// How many input events may wait for the conversation to take them; a script
 /// piping a large file is held back here rather than read into memory.
@@ -17,10 +17,15 @@ pub const INPUT_QUEUE: usize = 64;
 pub enum InputEvent {
     /// A typed line: a slash command or text for the current room.
     Line(String),
+    /// A line typed in a buffer of the full-screen interface: plain text goes
+    /// to that room or nick.
+    LineIn(Target, String),
     /// A request built by the client itself (one-shot mode).
     Request(Request),
     /// A key was pressed on a line that is not a command (interactive only).
     Typing,
+    /// The same, in a buffer of the full-screen interface.
+    TypingIn(Target),
     /// End of input: finish what is pending, then quit.
     End,
 }

@@ -2,22 +2,20 @@
 //!
 //! - `settings`: the client config file merged with the flags
 //! - `trust`: ssh-style certificate trust and the known-hosts file
-//! - `connection`: TCP, TLS, and lines in and out
-//! - `core`: what the conversation knows and decides, UI-free (the rooms and
-//!   their catch-up by seq and epoch)
-//! - `chat`: the conversation, with reconnect and catch-up
+//! - `core`: the conversation and what it knows and decides, UI-free: the
+//!   connection, reconnect, the rooms and their catch-up by seq and epoch;
+//!   it reports to a face
+//! - `line`: the face of line mode, scripts, `--json` and one-shot sends
 //! - `commands`: slash commands into requests
 //! - `render`: events into safe human-readable lines
 //! - `screen`, `terminal`, `input`: where output goes and input comes from
 //! - `raw`: `--raw`, frames verbatim both ways
 
-mod backoff;
-mod chat;
 pub mod commands;
-mod connection;
 pub mod core;
 pub mod error;
 mod input;
+mod line;
 mod raw;
 pub mod render;
 mod screen;
@@ -31,8 +29,9 @@ use crate::cli::ClientArgs;
 use crate::protocol::names::RoomName;
 use crate::protocol::request::{Request, Target};
 
-use chat::{Chat, Input, Options};
+use self::core::conversation::{Chat, Input, Options};
 use error::{ClientError, EXIT_OK, EXIT_SERVER_ERROR};
+use line::LineFace;
 use render::Renderer;
 use screen::{Screen, Stream, Style};
 use settings::{ClientSettings, TrustMode};
@@ -104,7 +103,7 @@ fn run_client(args: &ClientArgs) -> Result<bool, ClientError> {
             style,
             renderer,
         );
-        let chat = Chat::new(options, screen)?;
+        let chat = Chat::new(options, Box::new(LineFace::new(screen, interactive)))?;
         let input = match (&one_shot, &args.send) {
             (Some(room), Some(text)) => Input::Ready(input::requests(vec![Request::Message {
                 target: Target::Room(room.clone()),
@@ -114,7 +113,12 @@ fn run_client(args: &ClientArgs) -> Result<bool, ClientError> {
             // The certificate question, if any, is asked before the line editor
             // takes the terminal: the editor starts once the first connection
             // is trusted.
-            _ if interactive => Input::Terminal,
+            _ if interactive => Input::Later(Box::new(move || {
+                let terminal = terminal::start()?;
+                let screen = Screen::new(terminal.out, terminal.err, style, renderer);
+                let face: Box<dyn core::update::Face> = Box::new(LineFace::new(screen, true));
+                Ok((terminal.input, face))
+            })),
             _ => Input::Ready(input::stdin_lines()),
         };
         chat.run(input, ask).await

@@ -8,7 +8,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use crate::protocol::frames::Event;
 use crate::protocol::incoming::{ServerEvent, ServerFrame};
 
-use super::connection::Connection;
+use super::core::connection::Connection;
 use super::error::ClientError;
 use super::screen::json_safe;
 use super::settings::ClientSettings;

@@ -59,12 +59,6 @@ impl Screen {
         }
     }
 
-    /// Sends output elsewhere from now on (to the line editor, once it runs).
-    pub fn redirect(&mut self, out: Box<dyn Sink>, err: Box<dyn Sink>) {
-        self.out = out;
-        self.err = err;
-    }
-
     /// A conversation line (human style only).
     pub fn line(&mut self, text: String) {
         if self.style == Style::Human {

@@ -23,6 +23,7 @@
 //! Pure: it returns what to show and what to ask next; the chat does the I/O.
 
 use crate::protocol::epoch::Epoch;
+use crate::protocol::frames::Event;
 use crate::protocol::incoming::{HistoryAnswer, JoinAnswer, ServerEvent};
 use crate::protocol::names::RoomName;
 use crate::protocol::request::{HistoryPage, Request};
@@ -45,6 +46,8 @@ struct Room {
     last_seq: Option<u64>,
     /// Set while a catch-up pages through what was missed.
     catch_up: Option<CatchUp>,
+    /// The topic as last heard (join answer or topic event), for `/topic`.
+    topic: String,
 }
 
 #[derive(Debug)]
@@ -133,7 +136,16 @@ impl Rooms {
             epoch: answer.epoch.clone(),
             last_seq,
             catch_up: None,
+            topic: answer.topic.clone(),
         });
+    }
+
+    /// The topic of a room joined, as last heard.
+    pub fn topic(&self, name: &RoomName) -> Option<&str> {
+        self.rooms
+            .iter()
+            .find(|room| &room.name == name)
+            .map(|room| room.topic.as_str())
     }
 
     pub fn leave(&mut self, name: &RoomName) {
@@ -155,6 +167,11 @@ impl Rooms {
     /// A live event. Room events with a seq advance the room's count, or are
     /// held while the room catches up (`None`: nothing to show now).
     pub fn live(&mut self, event: ServerEvent) -> Option<ServerEvent> {
+        if let ServerEvent::Known(Event::Topic { room, topic, .. }) = &event {
+            if let Some(joined) = self.find(room) {
+                joined.topic = topic.clone();
+            }
+        }
         let (Some(name), Some(seq)) = (event.room(), event.seq()) else {
             return Some(event);
         };
@@ -187,6 +204,7 @@ impl Rooms {
             _ => Numbering::Unknown { since },
         };
         room.epoch = answer.epoch;
+        room.topic = answer.topic;
         let mut progress = Progress::default();
         // A catch-up started again on this connection keeps what it held.
         let held = room.catch_up.take().map(|c| c.held).unwrap_or_default();

@@ -1,5 +1,5 @@
 //! The conversation: registering, joining, turning input into requests and
-//! frames into output, and reconnecting without losing messages.
+//! frames into updates for the face, and reconnecting without losing messages.
 //!
 //! Requests go out one at a time, each waiting for its response: the protocol
 //! answers in order anyway, this keeps a `rate_limited` request retriable in its
@@ -7,36 +7,35 @@
 //! unanswered. After a drop the client reconnects with backoff, registers under
 //! the same nick, and rejoins every room from the last `seq` it showed there, in
 //! that seq's epoch; `core::rooms` decides the catch-up, this module carries it
-//! out.
+//! out. It formats nothing: what happened goes to the face as an [`Update`],
+//! and the face (line mode, scripts, the full-screen interface) shows it.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::{sleep, sleep_until, Instant};
 
+use crate::client::render;
 use crate::protocol::error::ErrorCode;
 use crate::protocol::frames::{AdvertisedLimits, ByeReason, Event, Message};
 use crate::protocol::incoming::{BadFrame, ErrorFrame, Reply, ServerEvent, ServerFrame};
 use crate::protocol::names::{Nick, RoomName};
-use crate::protocol::request::{HistoryPage, Request, RequestId, Target};
+use crate::protocol::request::{Request, RequestId, Target};
+
+use crate::client::commands::{self, Action, Context};
+use crate::client::error::ClientError;
+use crate::client::input::InputEvent;
+use crate::client::settings::ClientSettings;
+use crate::client::trust::{Asker, KnownHosts, Trust};
 
 use super::backoff::Backoff;
-use super::commands::{self, Action, Context, HELP};
 use super::connection::Connection;
-use super::core::rooms::{Progress, Rooms};
-use super::error::ClientError;
-use super::input::InputEvent;
-use super::render::{self, clean, clean_text};
-use super::screen::Screen;
-use super::settings::ClientSettings;
-use super::terminal;
-use super::trust::{Asker, KnownHosts, Trust};
+use super::rooms::{Progress, Rooms};
+use super::update::{Face, Update};
 
 /// Typing notices go out at most this often while the user types.
 const TYPING_EVERY: Duration = Duration::from_secs(3);
-/// Another user's typing is shown at most this often.
-const TYPING_SHOWN_EVERY: Duration = Duration::from_secs(10);
 /// Silence from the server after which the client checks with a `ping`.
 const KEEPALIVE_AFTER: Duration = Duration::from_secs(75);
 /// An unanswered request older than this means the connection is dead.
@@ -54,12 +53,18 @@ pub struct Options {
     pub one_shot: bool,
 }
 
+/// Starts an interactive face: its input, and the face that replaces the
+/// one used until then.
+pub type StartFace =
+    Box<dyn FnOnce() -> std::io::Result<(mpsc::Receiver<InputEvent>, Box<dyn Face>)> + Send>;
+
 /// Where the user's input comes from.
 pub enum Input {
     Ready(mpsc::Receiver<InputEvent>),
-    /// The interactive line editor, started once the first connection is
-    /// trusted (the trust question needs the terminal before the editor).
-    Terminal,
+    /// An interactive face (the line editor, the full-screen interface),
+    /// started once the first connection is trusted: the trust question needs
+    /// the terminal before the face takes it.
+    Later(StartFace),
 }
 
 /// A request waiting to go out, and why it is sent.
@@ -95,7 +100,7 @@ enum Ending {
 /// The conversation's state, which outlives any one connection.
 pub struct Chat {
     options: Options,
-    screen: Screen,
+    face: Box<dyn Face>,
     trust: Trust,
     known_hosts: KnownHosts,
     nick: Nick,
@@ -105,7 +110,10 @@ pub struct Chat {
     queue: VecDeque<Outgoing>,
     /// User lines not yet read: each is parsed only when its turn comes, so it
     /// sees the state the lines before it made (the room a `/join` entered).
-    lines: VecDeque<String>,
+    /// A line typed in a face's buffer carries the room or nick it was typed to.
+    lines: VecDeque<(Option<Target>, String)>,
+    /// How many user lines and requests waited when the face was last told.
+    queued_shown: usize,
     /// Requests that got an error (or were lost): the exit status.
     failures: u32,
     next_id: i64,
@@ -115,11 +123,10 @@ pub struct Chat {
     /// catch-up unless the catch-up shows they got through.
     unconfirmed: Vec<Outgoing>,
     last_typing_sent: Option<Instant>,
-    typing_shown: HashMap<String, Instant>,
 }
 
 impl Chat {
-    pub fn new(options: Options, screen: Screen) -> Result<Chat, ClientError> {
+    pub fn new(options: Options, face: Box<dyn Face>) -> Result<Chat, ClientError> {
         let settings = &options.settings;
         let nick = settings
             .nick
@@ -144,7 +151,7 @@ impl Chat {
             .collect();
         Ok(Chat {
             options,
-            screen,
+            face,
             trust,
             known_hosts,
             nick,
@@ -153,13 +160,13 @@ impl Chat {
             current: None,
             queue,
             lines: VecDeque::new(),
+            queued_shown: 0,
             failures: 0,
             next_id: 0,
             input_done: false,
             registered_once: false,
             unconfirmed: Vec::new(),
             last_typing_sent: None,
-            typing_shown: HashMap::new(),
         })
     }
 
@@ -180,10 +187,10 @@ impl Chat {
             if opened.is_ok() {
                 match pending_input.take() {
                     Some(Input::Ready(ready)) => input = ready,
-                    Some(Input::Terminal) => {
-                        let terminal = terminal::start()?;
-                        self.screen.redirect(terminal.out, terminal.err);
-                        input = terminal.input;
+                    Some(Input::Later(start)) => {
+                        let (started, face) = start()?;
+                        self.face = face;
+                        input = started;
                     }
                     None => {}
                 }
@@ -216,10 +223,7 @@ impl Chat {
                     reason,
                 });
             };
-            self.screen.status(&format!(
-                "connection lost ({reason}); reconnecting in {:.1}s",
-                delay.as_secs_f64()
-            ));
+            self.face.update(Update::Reconnecting { reason, delay });
             if self.wait_for_reconnect(delay, &mut input).await {
                 return Ok(self.failures == 0);
             }
@@ -242,7 +246,7 @@ impl Chat {
                     let event = event.unwrap_or(InputEvent::End);
                     let quitting = match &event {
                         InputEvent::End => true,
-                        InputEvent::Line(line) => {
+                        InputEvent::Line(line) | InputEvent::LineIn(_, line) => {
                             let word = line.split_whitespace().next().unwrap_or("");
                             word.eq_ignore_ascii_case("/quit") || word.eq_ignore_ascii_case("/exit")
                         }
@@ -372,10 +376,12 @@ impl Chat {
                     Origin::User,
                 ) => {
                     self.failures += 1;
-                    self.screen.error(&format!(
+                    let reason = format!(
                         "the connection dropped before the server confirmed your private \
                          message to {to}; it may not have been delivered: {text}"
-                    ));
+                    );
+                    self.face.update(Update::Error(reason.clone()));
+                    self.face.update(not_sent(&outgoing.request, reason));
                 }
                 (_, Origin::User) => self.queue.push_front(outgoing),
                 _ => {}
@@ -389,22 +395,58 @@ impl Chat {
         match event {
             InputEvent::End => self.input_done = true,
             InputEvent::Request(request) => self.queue.push_back(user(request)),
-            InputEvent::Typing => self.typing(),
-            InputEvent::Line(line) => self.lines.push_back(line),
+            InputEvent::Typing => {
+                if let Some(room) = self.current.clone() {
+                    self.typing(Target::Room(room));
+                }
+            }
+            InputEvent::TypingIn(target) => self.typing(target),
+            InputEvent::Line(line) => self.lines.push_back((None, line)),
+            InputEvent::LineIn(target, line) => self.lines.push_back((Some(target), line)),
+        }
+        self.tell_queued();
+    }
+
+    /// Tells the face how many of the user's lines wait, when that changed.
+    fn tell_queued(&mut self) {
+        let waiting = self.lines.len()
+            + self
+                .queue
+                .iter()
+                .filter(|o| o.origin == Origin::User)
+                .count();
+        if waiting != self.queued_shown {
+            self.queued_shown = waiting;
+            self.face.update(Update::Queued(waiting));
         }
     }
 
     /// The next request to send: queued requests first, then the user's lines
     /// in order, carrying out local commands on the way.
     fn next_outgoing(&mut self) -> Option<Outgoing> {
+        let next = self.parse_next();
+        self.tell_queued();
+        next
+    }
+
+    fn parse_next(&mut self) -> Option<Outgoing> {
         loop {
             if let Some(next) = self.queue.pop_front() {
                 return Some(next);
             }
-            let line = self.lines.pop_front()?;
+            let (target, line) = self.lines.pop_front()?;
+            // A line typed in a room's buffer is said in that room; one typed
+            // in a private buffer goes to that nick.
+            let mut query = None;
+            match target {
+                Some(Target::Room(room)) if self.rooms.contains(&room) => self.current = Some(room),
+                Some(Target::User(nick)) => query = Some(nick),
+                _ => {}
+            }
             let joined = self.rooms.names();
             let context = Context {
                 current: self.current.as_ref(),
+                query: query.as_ref(),
                 joined: &joined,
                 max_text_bytes: self
                     .limits
@@ -418,34 +460,49 @@ impl Chat {
                         self.input_done = true;
                         self.lines.clear();
                     }
+                    if let Request::Message {
+                        target,
+                        text,
+                        action,
+                    } = &request
+                    {
+                        self.face.update(Update::Pending {
+                            target: target.clone(),
+                            text: text.clone(),
+                            action: *action,
+                        });
+                    }
                     return Some(user(request));
                 }
                 Ok(Action::Switch(room)) => {
-                    self.screen.status(&format!("now talking in #{room}"));
+                    self.face.update(Update::Switched(room.clone()));
                     self.current = Some(room);
                 }
-                Ok(Action::Help) => {
-                    for line in HELP {
-                        self.screen.status(line);
+                Ok(Action::ShowTopic(room)) => match self.rooms.topic(&room) {
+                    Some(topic) => {
+                        let topic = topic.to_owned();
+                        self.face.update(Update::Topic { room, topic });
                     }
-                }
+                    None => self.hint(format!("you are not in #{room}: /join {room} first")),
+                },
+                Ok(Action::Help) => self.face.update(Update::Help),
                 Ok(Action::Nothing) => {}
-                Err(hint) => {
-                    self.screen.error(&hint);
-                    // A script asked for something that did not happen.
-                    if !self.options.interactive {
-                        self.failures += 1;
-                    }
-                }
+                Err(hint) => self.hint(hint),
             }
         }
     }
 
-    /// The user is typing: tell the current room, at most every few seconds.
-    fn typing(&mut self) {
-        let Some(room) = self.current.clone() else {
-            return;
-        };
+    /// A line that could not be carried out.
+    fn hint(&mut self, hint: String) {
+        self.face.update(Update::Error(hint));
+        // A script asked for something that did not happen.
+        if !self.options.interactive {
+            self.failures += 1;
+        }
+    }
+
+    /// The user is typing: tell the room or nick, at most every few seconds.
+    fn typing(&mut self, target: Target) {
         let now = Instant::now();
         if self
             .last_typing_sent
@@ -455,7 +512,7 @@ impl Chat {
         }
         self.last_typing_sent = Some(now);
         self.queue.push_back(background(Request::Typing {
-            target: Target::Room(room),
+            target,
             active: true,
         }));
     }
@@ -472,11 +529,11 @@ impl Chat {
         // Every JSON object the server sends is shown in `--json` mode, even
         // one this client cannot read.
         if parsed != Err(BadFrame::NotAnObject) {
-            self.screen.frame(line);
+            self.face.update(Update::Frame(line.to_owned()));
         }
         let response = match parsed {
             Err(bad) => {
-                self.screen.error(&bad.to_string());
+                self.face.update(Update::Error(bad.to_string()));
                 return None;
             }
             Ok(ServerFrame::Event(event)) => return self.on_event(event),
@@ -484,8 +541,9 @@ impl Chat {
             Ok(ServerFrame::Error(error)) => Err(error),
         };
         let Some((id, outgoing, _)) = in_flight.take() else {
-            self.screen
-                .error("the server answered a request that was not sent");
+            self.face.update(Update::Error(
+                "the server answered a request that was not sent".into(),
+            ));
             return None;
         };
         let answered = match &response {
@@ -503,8 +561,9 @@ impl Chat {
                 match ok.reply(&outgoing.request) {
                     Ok(reply) => self.on_ok(&outgoing, reply),
                     Err(bad) => {
-                        self.screen
-                            .error(&format!("the server's answer is malformed: {bad}"));
+                        self.face.update(Update::Error(format!(
+                            "the server's answer is malformed: {bad}"
+                        )));
                         None
                     }
                 }
@@ -520,21 +579,18 @@ impl Chat {
                 let first = !self.registered_once;
                 self.registered_once = true;
                 self.nick = ok.nick.clone();
-                let nick = clean(ok.nick.as_str());
-                if first {
-                    self.screen.line(self.screen.renderer.notice(&format!(
-                        "connected to {} (confab {}) as {nick}",
-                        clean(&ok.server),
-                        clean(&ok.version),
-                    )));
-                    if let Some(motd) = &ok.motd {
-                        for line in clean_text(motd, true).lines() {
-                            self.screen.line(self.screen.renderer.notice(line));
-                        }
+                self.face.update(if first {
+                    Update::Connected {
+                        server: ok.server.clone(),
+                        version: ok.version.clone(),
+                        nick: ok.nick.clone(),
+                        motd: ok.motd.clone(),
                     }
                 } else {
-                    self.screen.status(&format!("reconnected as {nick}"));
-                }
+                    Update::Reconnected {
+                        nick: ok.nick.clone(),
+                    }
+                });
                 self.rooms.set_page_limit(ok.limits.history_max as u64);
                 self.limits = Some(ok.limits);
             }
@@ -543,40 +599,22 @@ impl Chat {
                 self.catch_up(progress);
             }
             (Reply::Join(answer), _) => {
-                let renderer = self.screen.renderer;
-                self.screen
-                    .line(renderer.joined(&answer.room, &answer.topic, &answer.members));
                 self.rooms.joined(&answer);
-                for item in &answer.history {
-                    self.show(item);
+                let current = self.current.as_ref() != Some(&answer.room);
+                if current {
+                    self.current = Some(answer.room.clone());
                 }
-                if self.current.as_ref() != Some(&answer.room) {
-                    if self.options.interactive {
-                        self.screen
-                            .status(&format!("now talking in #{}", clean(answer.room.as_str())));
-                    }
-                    self.current = Some(answer.room);
-                }
+                self.face.update(Update::Joined { answer, current });
             }
             (Reply::History(answer), _) if catching_up => {
                 let progress = self.rooms.page(answer);
                 self.catch_up(progress);
             }
-            (Reply::History(answer), Request::History { room, page, .. }) => {
-                if answer.messages.is_empty() {
-                    self.screen.line(
-                        self.screen
-                            .renderer
-                            .notice(&format!("no messages in #{room}")),
-                    );
-                }
-                for item in &answer.messages {
-                    self.show(item);
-                }
-                if answer.more && *page == HistoryPage::Newest && !answer.messages.is_empty() {
-                    self.screen
-                        .line(self.screen.renderer.notice("older messages exist"));
-                }
+            (Reply::History(answer), Request::History { page, .. }) => {
+                self.face.update(Update::History {
+                    page: *page,
+                    answer,
+                });
             }
             (Reply::Leave(_), Request::Leave { room, .. }) => {
                 self.rooms.leave(room);
@@ -584,11 +622,10 @@ impl Chat {
                 if self.current.as_ref() == Some(room) {
                     self.current = self.rooms.last().cloned();
                 }
-                let note = match &self.current {
-                    Some(now) => format!("left #{room}; now talking in #{}", clean(now.as_str())),
-                    None => format!("left #{room}"),
-                };
-                self.screen.line(self.screen.renderer.notice(&note));
+                self.face.update(Update::Left {
+                    room: room.clone(),
+                    current: self.current.clone(),
+                });
             }
             (
                 Reply::Message(ok),
@@ -611,22 +648,17 @@ impl Chat {
                     text: text.clone(),
                     action: *action,
                 };
-                let line = self.screen.renderer.message(&echo, &self.nick);
-                self.screen.line(line);
+                self.face.update(Update::PrivateSent(echo));
             }
             (Reply::Nick(ok), _) => {
                 self.nick = ok.nick;
-                let note = format!("you are now {}", clean(self.nick.as_str()));
-                self.screen.line(self.screen.renderer.notice(&note));
+                self.face.update(Update::NickChanged(self.nick.clone()));
             }
             (Reply::Rooms(ok), Request::Rooms { after, limit }) => {
-                // A later page that came back empty (rooms went meanwhile)
-                // is not "no rooms".
-                if after.is_none() || !ok.rooms.is_empty() {
-                    for line in self.screen.renderer.rooms(&ok.rooms) {
-                        self.screen.line(line);
-                    }
-                }
+                self.face.update(Update::Rooms {
+                    rooms: ok.rooms.clone(),
+                    first: after.is_none(),
+                });
                 // The server lists rooms a page at a time: ask for the rest,
                 // after the last one shown (names only ever go up, so a
                 // server cannot keep the client asking for the same page).
@@ -643,8 +675,10 @@ impl Chat {
                 }
             }
             (Reply::Who(ok), _) => {
-                let line = self.screen.renderer.members(&ok.room, &ok.members);
-                self.screen.line(line);
+                self.face.update(Update::Who {
+                    room: ok.room,
+                    members: ok.members,
+                });
             }
             // Room messages, typing, topics, pings and quit: their events (or
             // nothing) say it all.
@@ -658,8 +692,8 @@ impl Chat {
     /// over, says how it went and resends what the catch-up shows never
     /// arrived.
     fn catch_up(&mut self, progress: Progress) {
-        if let Some(room) = &progress.restarted {
-            self.screen.status(&render::restarted(room));
+        if let Some(room) = progress.restarted {
+            self.face.update(Update::Restarted(room));
         }
         for item in &progress.show {
             if let (Some(room), ServerEvent::Known(Event::Message(message))) = (item.room(), item) {
@@ -675,7 +709,7 @@ impl Chat {
                     }
                 }
             }
-            self.show(item);
+            self.face.update(Update::Event(item.clone()));
         }
         if let Some(next) = progress.next {
             self.queue.push_front(Outgoing {
@@ -685,25 +719,18 @@ impl Chat {
             });
         }
         if let Some(summary) = progress.done {
-            self.screen.status(&render::rejoined(&summary));
+            let room = summary.room.clone();
+            self.face.update(Update::Rejoined(summary));
             // What is still unconfirmed never reached the room.
             let (resend, keep): (Vec<_>, Vec<_>) = self
                 .unconfirmed
                 .drain(..)
-                .partition(|o| is_message_to(o, &summary.room));
+                .partition(|o| is_message_to(o, &room));
             self.unconfirmed = keep;
             for outgoing in resend.into_iter().rev() {
-                self.screen
-                    .status("resending a message the server never stored");
+                self.face.update(Update::Resending);
                 self.queue.push_front(outgoing);
             }
-        }
-    }
-
-    /// Prints a room or private event, a history item among them.
-    fn show(&mut self, event: &ServerEvent) {
-        if let Some(line) = self.screen.renderer.item(event, &self.nick) {
-            self.screen.line(line);
         }
     }
 
@@ -738,7 +765,7 @@ impl Chat {
                 return Some(Ending::Fatal(ClientError::Refused(format!(
                     "the server refused {}: {}",
                     self.nick,
-                    clean(&text)
+                    render::clean(&text)
                 ))));
             }
             (_, Origin::Background) => {}
@@ -752,17 +779,20 @@ impl Chat {
             (Request::Join { room, .. }, Origin::CatchUp)
             | (Request::History { room, .. }, Origin::CatchUp) => {
                 self.failures += 1;
-                self.screen
-                    .error(&format!("could not rejoin #{room}: {text}"));
+                self.face
+                    .update(Update::Error(format!("could not rejoin #{room}: {text}")));
                 let room = room.clone();
                 self.rooms.leave(&room);
                 if self.current.as_ref() == Some(&room) {
                     self.current = self.rooms.last().cloned();
                 }
             }
-            _ => {
+            (request, _) => {
                 self.failures += 1;
-                self.screen.error(&text);
+                if matches!(request, Request::Message { .. }) {
+                    self.face.update(not_sent(request, text.clone()));
+                }
+                self.face.update(Update::Error(text));
             }
         }
         None
@@ -772,31 +802,15 @@ impl Chat {
         // A room catching up holds its live messages until the catch-up ends.
         let event = self.rooms.live(event)?;
         match &event {
-            ServerEvent::Known(Event::Message(message)) => {
-                self.typing_shown.remove(message.from.key().as_str());
-                self.show(&event);
-            }
             ServerEvent::Known(Event::Typing {
-                room,
-                to,
-                nick,
-                active,
+                room, nick, active, ..
             }) => {
-                if self.options.interactive && *active && nick.key() != self.nick.key() {
-                    let now = Instant::now();
-                    let recently = self
-                        .typing_shown
-                        .get(nick.key().as_str())
-                        .is_some_and(|at| now.duration_since(*at) < TYPING_SHOWN_EVERY);
-                    if !recently {
-                        self.typing_shown.insert(nick.key(), now);
-                        let place = match (room, to) {
-                            (Some(room), _) => format!(" in #{}", clean(room.as_str())),
-                            _ => " (private)".to_owned(),
-                        };
-                        self.screen
-                            .status(&format!("{} is typing{place}…", clean(nick.as_str())));
-                    }
+                if nick.key() != self.nick.key() {
+                    self.face.update(Update::Typing {
+                        room: room.clone(),
+                        nick: nick.clone(),
+                        active: *active,
+                    });
                 }
             }
             ServerEvent::Known(Event::Ping) => self.queue.push_back(background(Request::Ping)),
@@ -806,10 +820,13 @@ impl Chat {
                     Some(ByeReason::AuthFailed) => Ending::Fatal(ClientError::Refused(
                         "the server refused the password (auth failed)".into(),
                     )),
-                    _ => Ending::Dropped(format!("the server said goodbye: {}", clean(reason))),
+                    _ => Ending::Dropped(format!(
+                        "the server said goodbye: {}",
+                        render::clean(reason)
+                    )),
                 });
             }
-            _ => self.show(&event),
+            _ => self.face.update(Update::Event(event)),
         }
         None
     }
@@ -828,6 +845,23 @@ fn background(request: Request) -> Outgoing {
         request,
         origin: Origin::Background,
         retries: 0,
+    }
+}
+
+/// The update saying a message request did not get through.
+fn not_sent(request: &Request, reason: String) -> Update {
+    match request {
+        Request::Message {
+            target,
+            text,
+            action,
+        } => Update::NotSent {
+            target: target.clone(),
+            text: text.clone(),
+            action: *action,
+            reason,
+        },
+        _ => Update::Error(reason),
     }
 }
 

@@ -11,9 +11,9 @@ use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 use tokio_util::codec::{FramedRead, FramedWrite, LinesCodec, LinesCodecError};
 
-use super::error::ClientError;
-use super::settings::ServerAddress;
-use super::trust::{Asker, KnownHosts, Trust};
+use crate::client::error::ClientError;
+use crate::client::settings::ServerAddress;
+use crate::client::trust::{Asker, KnownHosts, Trust};
 
 /// How long connecting and the TLS handshake may take together.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
