@@ -118,6 +118,11 @@ pub struct ClientArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// At a terminal, use the line editor (lines scroll like a shell) instead
+    /// of the full-screen interface.
+    #[arg(long, conflicts_with_all = ["json", "raw", "send"])]
+    pub line: bool,
+
     /// Send stdin lines verbatim as protocol frames and print every frame
     /// received; no hello or join is sent for you.
     #[arg(long, conflicts_with_all = ["json", "nick", "join", "room", "password_file"])]

@@ -6,6 +6,7 @@
 //!   connection, reconnect, the rooms and their catch-up by seq and epoch;
 //!   it reports to a face
 //! - `line`: the face of line mode, scripts, `--json` and one-shot sends
+//! - `tui`: the full-screen face, at a terminal
 //! - `commands`: slash commands into requests
 //! - `render`: events into safe human-readable lines
 //! - `screen`, `terminal`, `input`: where output goes and input comes from
@@ -22,6 +23,7 @@ mod screen;
 pub mod settings;
 mod terminal;
 pub mod trust;
+pub mod tui;
 
 use std::io::IsTerminal;
 
@@ -29,7 +31,7 @@ use crate::cli::ClientArgs;
 use crate::protocol::names::RoomName;
 use crate::protocol::request::{Request, Target};
 
-use self::core::conversation::{Chat, Input, Options};
+use self::core::conversation::{Chat, Input, Options, Outcome};
 use error::{ClientError, EXIT_OK, EXIT_SERVER_ERROR};
 use line::LineFace;
 use render::Renderer;
@@ -40,8 +42,22 @@ use trust::{Asker, TerminalAsker};
 /// Runs the client; returns the process exit status.
 pub fn run(args: &ClientArgs) -> u8 {
     match run_client(args) {
-        Ok(true) => EXIT_OK,
-        Ok(false) => EXIT_SERVER_ERROR,
+        Ok(Ending::Fine) => EXIT_OK,
+        Ok(Ending::Failed(None)) => EXIT_SERVER_ERROR,
+        Ok(Ending::Failed(Some(outcome))) => {
+            // An interactive session's errors scrolled by (or went with the
+            // full-screen interface): say why the status is not 0.
+            let last = outcome
+                .last_failure
+                .map(|last| format!("; the last: {last}"))
+                .unwrap_or_default();
+            let requests = match outcome.failures {
+                1 => "1 request".to_owned(),
+                n => format!("{n} requests"),
+            };
+            eprintln!("confab client: {requests} of this session failed{last} (exit status 1)");
+            EXIT_SERVER_ERROR
+        }
         Err(err) => {
             eprintln!("confab client: {err}");
             err.exit_code()
@@ -49,7 +65,14 @@ pub fn run(args: &ClientArgs) -> u8 {
     }
 }
 
-fn run_client(args: &ClientArgs) -> Result<bool, ClientError> {
+/// How the client ended, when it ran to its end.
+enum Ending {
+    Fine,
+    /// Some request failed; in an interactive session, which ones.
+    Failed(Option<Outcome>),
+}
+
+fn run_client(args: &ClientArgs) -> Result<Ending, ClientError> {
     let mut settings = ClientSettings::load(args)?;
     let one_shot = match (&args.room, &args.send) {
         (Some(room), Some(_)) => {
@@ -80,7 +103,8 @@ fn run_client(args: &ClientArgs) -> Result<bool, ClientError> {
         let mut terminal_asker = TerminalAsker;
         let ask: Option<&mut dyn Asker> = stdin_is_terminal.then_some(&mut terminal_asker as _);
         if args.raw {
-            return raw::run(&settings, ask).await;
+            let fine = raw::run(&settings, ask).await?;
+            return Ok(if fine { Ending::Fine } else { Ending::Failed(None) });
         }
         let color = interactive
             && !args.json
@@ -113,6 +137,12 @@ fn run_client(args: &ClientArgs) -> Result<bool, ClientError> {
             // The certificate question, if any, is asked before the line editor
             // takes the terminal: the editor starts once the first connection
             // is trusted.
+            // The full-screen interface, on a terminal both ways.
+            _ if interactive && !args.line && std::io::stdout().is_terminal() => {
+                let server = settings.server.to_string();
+                let ring = settings.bell;
+                Input::Later(Box::new(move || tui::start(&server, ring)))
+            }
             _ if interactive => Input::Later(Box::new(move || {
                 let terminal = terminal::start()?;
                 let screen = Screen::new(terminal.out, terminal.err, style, renderer);
@@ -121,7 +151,12 @@ fn run_client(args: &ClientArgs) -> Result<bool, ClientError> {
             })),
             _ => Input::Ready(input::stdin_lines()),
         };
-        chat.run(input, ask).await
+        let outcome = chat.run(input, ask).await?;
+        Ok(match outcome.failures {
+            0 => Ending::Fine,
+            _ if interactive => Ending::Failed(Some(outcome)),
+            _ => Ending::Failed(None),
+        })
     });
     // A read of stdin may still be blocked in a thread (a script whose input
     // stays open): do not wait for it.

@@ -26,6 +26,7 @@ pub const CLIENT_CONFIG_KEYS: &[&str] = &[
     "ca",
     "known_hosts",
     "reconnect_attempts",
+    "bell",
 ];
 
 /// Where to connect: the name used for the TLS check and the known-hosts file,
@@ -111,6 +112,9 @@ pub struct ClientSettings {
     pub trust: TrustMode,
     pub known_hosts: PathBuf,
     pub reconnect_attempts: u32,
+    /// Ring the terminal bell on a mention or a private message (the
+    /// full-screen interface).
+    pub bell: bool,
 }
 
 impl fmt::Debug for ClientSettings {
@@ -124,6 +128,7 @@ impl fmt::Debug for ClientSettings {
             .field("trust", &self.trust)
             .field("known_hosts", &self.known_hosts)
             .field("reconnect_attempts", &self.reconnect_attempts)
+            .field("bell", &self.bell)
             .finish()
     }
 }
@@ -139,6 +144,7 @@ struct ConfigFile {
     ca: Option<PathBuf>,
     known_hosts: Option<PathBuf>,
     reconnect_attempts: Option<u32>,
+    bell: Option<bool>,
 }
 
 /// The directory holding `client.toml` and `known_hosts`.
@@ -254,6 +260,7 @@ impl ClientSettings {
             trust,
             known_hosts,
             reconnect_attempts,
+            bell: file.bell.unwrap_or(true),
         })
     }
 }
@@ -332,6 +339,7 @@ mod tests {
             join = ["a", "b"]
             reconnect_attempts = 9
             ca = "ca.pem"
+            bell = false
             "#,
         )
         .unwrap();
@@ -345,6 +353,7 @@ mod tests {
         assert_eq!(settings.nick.unwrap().as_str(), "flagnick");
         assert_eq!(settings.join, [RoomName::parse("c").unwrap()]);
         assert_eq!(settings.reconnect_attempts, 9);
+        assert!(!settings.bell);
         assert_eq!(
             settings.trust,
             TrustMode::Ca(PathBuf::from("/etc/x/ca.pem"))

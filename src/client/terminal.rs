@@ -64,9 +64,10 @@ fn edit(mut editor: Editor<(), DefaultHistory>, sender: mpsc::Sender<InputEvent>
     loop {
         let event = match editor.readline(PROMPT) {
             Ok(line) => InputEvent::Line(line),
-            // Ctrl-D and Ctrl-C both end the session, as in most chat clients.
-            Err(rustyline::error::ReadlineError::Eof)
-            | Err(rustyline::error::ReadlineError::Interrupted) => InputEvent::End,
+            // Ctrl-C drops the half-typed line, as in a shell; Ctrl-D on an
+            // empty line ends the session.
+            Err(rustyline::error::ReadlineError::Interrupted) => continue,
+            Err(rustyline::error::ReadlineError::Eof) => InputEvent::End,
             Err(e) => {
                 eprintln!("confab client: terminal: {e}");
                 InputEvent::End

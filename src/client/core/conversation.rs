@@ -87,6 +87,15 @@ enum Origin {
     Background,
 }
 
+/// How a whole session went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// Requests that got an error or may not have arrived.
+    pub failures: u32,
+    /// What the last of them was.
+    pub last_failure: Option<String>,
+}
+
 /// How one connection ended.
 enum Ending {
     /// The user quit, or input ended and everything was answered.
@@ -116,6 +125,7 @@ pub struct Chat {
     queued_shown: usize,
     /// Requests that got an error (or were lost): the exit status.
     failures: u32,
+    last_failure: Option<String>,
     next_id: i64,
     input_done: bool,
     registered_once: bool,
@@ -162,6 +172,7 @@ impl Chat {
             lines: VecDeque::new(),
             queued_shown: 0,
             failures: 0,
+            last_failure: None,
             next_id: 0,
             input_done: false,
             registered_once: false,
@@ -170,12 +181,12 @@ impl Chat {
         })
     }
 
-    /// Runs the conversation to its end. `Ok(true)` when every request succeeded.
+    /// Runs the conversation to its end.
     pub async fn run(
         mut self,
         input: Input,
         mut ask: Option<&mut dyn Asker>,
-    ) -> Result<bool, ClientError> {
+    ) -> Result<Outcome, ClientError> {
         let server = self.options.settings.server.clone();
         let mut backoff = Backoff::new();
         let mut pending_input = Some(input);
@@ -203,7 +214,7 @@ impl Chat {
                     match ending {
                         Ending::Done => {
                             connection.close().await;
-                            return Ok(self.failures == 0);
+                            return Ok(self.outcome());
                         }
                         Ending::Fatal(err) => return Err(err),
                         Ending::Dropped(reason) => reason,
@@ -225,8 +236,15 @@ impl Chat {
             };
             self.face.update(Update::Reconnecting { reason, delay });
             if self.wait_for_reconnect(delay, &mut input).await {
-                return Ok(self.failures == 0);
+                return Ok(self.outcome());
             }
+        }
+    }
+
+    fn outcome(&self) -> Outcome {
+        Outcome {
+            failures: self.failures,
+            last_failure: self.last_failure.clone(),
         }
     }
 
@@ -375,11 +393,11 @@ impl Chat {
                     },
                     Origin::User,
                 ) => {
-                    self.failures += 1;
                     let reason = format!(
                         "the connection dropped before the server confirmed your private \
                          message to {to}; it may not have been delivered: {text}"
                     );
+                    self.failed(&reason);
                     self.face.update(Update::Error(reason.clone()));
                     self.face.update(not_sent(&outgoing.request, reason));
                 }
@@ -499,6 +517,13 @@ impl Chat {
         if !self.options.interactive {
             self.failures += 1;
         }
+    }
+
+    /// A request that did not get through: it counts toward the exit status,
+    /// and the last one is named when the session ends.
+    fn failed(&mut self, what: &str) {
+        self.failures += 1;
+        self.last_failure = Some(what.to_owned());
     }
 
     /// The user is typing: tell the room or nick, at most every few seconds.
@@ -778,9 +803,9 @@ impl Chat {
             }
             (Request::Join { room, .. }, Origin::CatchUp)
             | (Request::History { room, .. }, Origin::CatchUp) => {
-                self.failures += 1;
-                self.face
-                    .update(Update::Error(format!("could not rejoin #{room}: {text}")));
+                let error = format!("could not rejoin #{room}: {text}");
+                self.failed(&error);
+                self.face.update(Update::Error(error));
                 let room = room.clone();
                 self.rooms.leave(&room);
                 if self.current.as_ref() == Some(&room) {
@@ -788,7 +813,7 @@ impl Chat {
                 }
             }
             (request, _) => {
-                self.failures += 1;
+                self.failed(&text);
                 if matches!(request, Request::Message { .. }) {
                     self.face.update(not_sent(request, text.clone()));
                 }

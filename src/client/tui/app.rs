@@ -1,0 +1,278 @@
+//! The full-screen interface's own state and keys: the input line, completion,
+//! scrolling, folded messages and the paste question. A key becomes an edit,
+//! a move between buffers, or input for the conversation (`InputEvent`); the
+//! buffers themselves belong to the core. No drawing and no I/O here, so every
+//! key is unit-tested.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use crate::client::core::buffers::{BufferKey, Buffers, Close};
+use crate::client::input::InputEvent;
+use crate::protocol::names::{Nick, RoomName};
+use crate::protocol::request::Target;
+
+use super::complete::{Candidates, Completer};
+use super::draw::Drawn;
+use super::editor::Editor;
+
+/// A paste of more lines than this asks before it is sent as many messages.
+const PASTE_ASKS_FROM: usize = 2;
+
+/// Commands Tab completes, the local ones of this interface included.
+const COMMANDS: &[&str] = &[
+    "/join", "/leave", "/switch", "/msg", "/query", "/close", "/me", "/nick", "/topic", "/who",
+    "/rooms", "/history", "/quit", "/help",
+];
+
+/// The interface's state besides the buffers.
+#[derive(Default)]
+pub struct App {
+    pub editor: Editor,
+    completer: Completer,
+    /// Rows scrolled up from the newest in the focused buffer.
+    pub scroll: usize,
+    /// Folded messages shown whole (Ctrl-O).
+    pub expanded: bool,
+    /// Pasted lines waiting for a yes or no.
+    pub confirm_paste: Option<Vec<String>>,
+    /// What the last drawing found out (page size, how far up scrolling goes).
+    drawn: Drawn,
+    /// The screen must be cleared and drawn anew (Ctrl-L).
+    pub clear: bool,
+}
+
+impl App {
+    pub fn new() -> App {
+        App::default()
+    }
+
+    /// A key press; returns what to hand the conversation.
+    pub fn key(&mut self, key: KeyEvent, buffers: &mut Buffers) -> Vec<InputEvent> {
+        if key.kind == KeyEventKind::Release {
+            return Vec::new();
+        }
+        if key.code != KeyCode::Tab {
+            self.completer.reset();
+        }
+        if self.confirm_paste.is_some() {
+            return self.answer_paste(key, buffers);
+        }
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        let alt = key.modifiers.contains(KeyModifiers::ALT);
+        match key.code {
+            KeyCode::Char(digit @ '1'..='9') if alt => {
+                let index = digit as usize - '1' as usize;
+                if index < buffers.buffers().len() {
+                    self.moved(buffers.focus(index));
+                }
+            }
+            KeyCode::Left if alt => self.moved(buffers.focus_prev()),
+            KeyCode::Right if alt => self.moved(buffers.focus_next()),
+            KeyCode::Char('p') if ctrl => self.moved(buffers.focus_prev()),
+            KeyCode::Char('n') if ctrl => self.moved(buffers.focus_next()),
+            KeyCode::Char('a') if alt => self.moved(buffers.focus_active()),
+            KeyCode::Enter if alt => self.editor.newline(),
+            KeyCode::Enter => return self.submit(buffers),
+            KeyCode::Char('c') if ctrl => self.editor.clear(),
+            KeyCode::Char('d') if ctrl => {
+                if self.editor.is_empty() {
+                    return vec![InputEvent::Line("/quit".into())];
+                }
+                self.editor.delete();
+            }
+            KeyCode::Char('o') if ctrl => self.expanded = !self.expanded,
+            KeyCode::Char('l') if ctrl => self.clear = true,
+            KeyCode::Char('a') if ctrl => self.editor.home(),
+            KeyCode::Char('e') if ctrl => self.editor.end(),
+            KeyCode::Char('w') if ctrl => self.editor.kill_word_before(),
+            KeyCode::Char('u') if ctrl => self.editor.kill_to_start(),
+            KeyCode::Char('k') if ctrl => self.editor.kill_to_end(),
+            KeyCode::Char('b') if alt => self.editor.word_left(),
+            KeyCode::Char('f') if alt => self.editor.word_right(),
+            KeyCode::Left if ctrl => self.editor.word_left(),
+            KeyCode::Right if ctrl => self.editor.word_right(),
+            KeyCode::Char(c) if !ctrl && !alt => {
+                self.editor.insert(c);
+                return typing(&self.editor, buffers);
+            }
+            KeyCode::Backspace => self.editor.backspace(),
+            KeyCode::Delete => self.editor.delete(),
+            KeyCode::Left => self.editor.left(),
+            KeyCode::Right => self.editor.right(),
+            KeyCode::Home => self.editor.home(),
+            KeyCode::End => self.editor.end(),
+            KeyCode::Up => self.editor.up(),
+            KeyCode::Down => self.editor.down(),
+            KeyCode::PageUp => {
+                let step = self.drawn.page_rows.saturating_sub(1).max(1);
+                self.scroll = (self.scroll + step).min(self.drawn.max_scroll);
+                // Asking for older messages waits for the drawing that shows
+                // the top (`drawn`).
+                if self.drawn.max_scroll == 0 || self.scroll == self.drawn.max_scroll {
+                    return older(buffers);
+                }
+            }
+            KeyCode::PageDown => {
+                let step = self.drawn.page_rows.saturating_sub(1).max(1);
+                self.scroll = self.scroll.saturating_sub(step);
+            }
+            KeyCode::Tab => self.complete(buffers),
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    /// Text pasted in one piece (bracketed paste).
+    pub fn paste(&mut self, text: &str) {
+        let text = text.replace("\r\n", "\n").replace('\r', "\n");
+        let text = text.trim_end_matches('\n');
+        let lines: Vec<String> = text
+            .split('\n')
+            .filter(|line| !line.trim().is_empty())
+            .map(str::to_owned)
+            .collect();
+        if lines.len() >= PASTE_ASKS_FROM {
+            self.confirm_paste = Some(lines);
+        } else {
+            self.editor.insert_str(text);
+        }
+    }
+
+    /// What the drawing found out; scrolling to the top asks for more.
+    pub fn drawn(&mut self, drawn: Drawn, buffers: &mut Buffers) -> Vec<InputEvent> {
+        self.drawn = drawn;
+        self.scroll = self.scroll.min(drawn.max_scroll);
+        if drawn.top_reached && self.scroll > 0 {
+            return older(buffers);
+        }
+        Vec::new()
+    }
+
+    /// Another buffer is focused: its newest lines are shown.
+    pub fn moved(&mut self, moved: bool) {
+        if moved {
+            self.scroll = 0;
+        }
+    }
+
+    fn answer_paste(&mut self, key: KeyEvent, buffers: &mut Buffers) -> Vec<InputEvent> {
+        let Some(lines) = self.confirm_paste.take() else {
+            return Vec::new();
+        };
+        match key.code {
+            KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => lines
+                .into_iter()
+                .map(|line| say(line, buffers))
+                .collect(),
+            KeyCode::Char('e') | KeyCode::Char('E') => {
+                // One message of many lines instead.
+                self.editor.insert_str(&lines.join("\n"));
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    fn submit(&mut self, buffers: &mut Buffers) -> Vec<InputEvent> {
+        if self.editor.is_empty() {
+            return Vec::new();
+        }
+        let line = self.editor.submit();
+        let mut words = line.split_whitespace();
+        let command = words.next().unwrap_or("").to_ascii_lowercase();
+        match command.as_str() {
+            "/query" => {
+                let Some(nick) = words.next() else {
+                    return vec![InputEvent::Line("/msg".into())];
+                };
+                let Ok(nick) = Nick::parse(nick) else {
+                    // The conversation explains what is wrong with it.
+                    return vec![InputEvent::Line(line.replacen("/query", "/msg", 1))];
+                };
+                let index = buffers.open_private(&nick);
+                self.moved(buffers.focus(index));
+                let text: Vec<&str> = words.collect();
+                if text.is_empty() {
+                    return Vec::new();
+                }
+                vec![say(text.join(" "), buffers)]
+            }
+            "/close" => match buffers.close(buffers.focused()) {
+                Close::Leave(room) => vec![InputEvent::LineIn(
+                    Target::Room(room.clone()),
+                    format!("/leave {room}"),
+                )],
+                Close::Closed => {
+                    self.scroll = 0;
+                    Vec::new()
+                }
+                Close::No => Vec::new(),
+            },
+            _ => vec![say(line, buffers)],
+        }
+    }
+
+    fn complete(&mut self, buffers: &Buffers) {
+        let known = buffers.completion();
+        let candidates = Candidates {
+            nicks_here: known.here,
+            nicks_elsewhere: known.others,
+            rooms: known.rooms,
+            commands: COMMANDS.iter().map(|c| c.to_string()).collect(),
+        };
+        if let Some((line, cursor)) =
+            self.completer
+                .complete(self.editor.text(), self.editor.cursor(), &candidates)
+        {
+            self.editor.set(&line);
+            self.editor.set_cursor(cursor);
+        }
+    }
+}
+
+/// A line typed in the focused buffer, for the conversation.
+fn say(line: String, buffers: &Buffers) -> InputEvent {
+    match target(buffers) {
+        Some(target) => InputEvent::LineIn(target, line),
+        None => InputEvent::Line(line),
+    }
+}
+
+/// Where plain text typed in the focused buffer goes.
+fn target(buffers: &Buffers) -> Option<Target> {
+    let buffer = buffers.focused_buffer();
+    match &buffer.key {
+        BufferKey::Server => None,
+        BufferKey::Room(room) => Some(Target::Room(room.clone())),
+        BufferKey::Private(_) => Nick::parse(&buffer.title).ok().map(Target::User),
+    }
+}
+
+/// A typing notice, while the line is chat text rather than a command.
+fn typing(editor: &Editor, buffers: &Buffers) -> Vec<InputEvent> {
+    if editor.text().starts_with('/') {
+        return Vec::new();
+    }
+    target(buffers)
+        .map(InputEvent::TypingIn)
+        .into_iter()
+        .collect()
+}
+
+/// The request for the page before the oldest line of the focused buffer.
+fn older(buffers: &mut Buffers) -> Vec<InputEvent> {
+    let focused = buffers.focused();
+    buffers
+        .older_request(focused)
+        .map(InputEvent::Request)
+        .into_iter()
+        .collect()
+}
+
+/// The room of a room buffer.
+pub fn room_of(key: &BufferKey) -> Option<&RoomName> {
+    match key {
+        BufferKey::Room(room) => Some(room),
+        _ => None,
+    }
+}
