@@ -10,6 +10,7 @@
 //! - `render`: events into safe human-readable lines
 //! - `screen`, `terminal`, `input`: where output goes and input comes from
 //! - `raw`: `--raw`, frames verbatim both ways
+//! - `tui`: the full-screen interface: text display, line editor, completion
 
 mod backoff;
 mod chat;
@@ -24,6 +25,7 @@ mod screen;
 pub mod settings;
 mod terminal;
 pub mod trust;
+pub mod tui;
 
 use std::io::IsTerminal;
 

@@ -1,0 +1,8 @@
+//! The full-screen interface, built on ratatui and crossterm: the pieces of it
+//! that are pure logic, with no terminal, so unit tests reach every rule.
+//!
+//! - `text`: what a message looks like on screen (marks for anything that
+//!   would not show), its wrapping into rows and folding, nick colours and
+//!   mentions
+
+pub mod text;
