@@ -4,5 +4,7 @@
 //! - `text`: what a message looks like on screen (marks for anything that
 //!   would not show), its wrapping into rows and folding, nick colours and
 //!   mentions
+//! - `editor`: the input line, its editing keys and history
 
+pub mod editor;
 pub mod text;
