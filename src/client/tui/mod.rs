@@ -5,6 +5,8 @@
 //!   would not show), its wrapping into rows and folding, nick colours and
 //!   mentions
 //! - `editor`: the input line, its editing keys and history
+//! - `complete`: Tab completion of commands, rooms and nicks
 
+pub mod complete;
 pub mod editor;
 pub mod text;
