@@ -104,7 +104,11 @@ fn run_client(args: &ClientArgs) -> Result<Ending, ClientError> {
         let ask: Option<&mut dyn Asker> = stdin_is_terminal.then_some(&mut terminal_asker as _);
         if args.raw {
             let fine = raw::run(&settings, ask).await?;
-            return Ok(if fine { Ending::Fine } else { Ending::Failed(None) });
+            return Ok(if fine {
+                Ending::Fine
+            } else {
+                Ending::Failed(None)
+            });
         }
         let color = interactive
             && !args.json

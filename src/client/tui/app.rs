@@ -8,7 +8,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use crate::client::core::buffers::{BufferKey, Buffers, Close};
 use crate::client::input::InputEvent;
-use crate::protocol::names::{Nick, RoomName};
+use crate::protocol::names::Nick;
 use crate::protocol::request::Target;
 
 use super::complete::{Candidates, Completer};
@@ -160,10 +160,9 @@ impl App {
             return Vec::new();
         };
         match key.code {
-            KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => lines
-                .into_iter()
-                .map(|line| say(line, buffers))
-                .collect(),
+            KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter => {
+                lines.into_iter().map(|line| say(line, buffers)).collect()
+            }
             KeyCode::Char('e') | KeyCode::Char('E') => {
                 // One message of many lines instead.
                 self.editor.insert_str(&lines.join("\n"));
@@ -267,12 +266,4 @@ fn older(buffers: &mut Buffers) -> Vec<InputEvent> {
         .map(InputEvent::Request)
         .into_iter()
         .collect()
-}
-
-/// The room of a room buffer.
-pub fn room_of(key: &BufferKey) -> Option<&RoomName> {
-    match key {
-        BufferKey::Room(room) => Some(room),
-        _ => None,
-    }
 }

@@ -77,7 +77,9 @@ pub struct Drawn {
 pub fn draw(frame: &mut Frame, buffers: &Buffers, view: &View) -> Drawn {
     let area = frame.area();
     let prompt = prompt(buffers.focused_buffer());
-    let input_width = (area.width as usize).saturating_sub(text::width(&prompt)).max(1);
+    let input_width = (area.width as usize)
+        .saturating_sub(text::width(&prompt))
+        .max(1);
     let (input_rows, cursor) = view.editor.layout(input_width);
     let input_height = input_rows.len().clamp(1, INPUT_ROWS) as u16;
     let [main, status, input] = Layout::vertical([
@@ -90,8 +92,7 @@ pub fn draw(frame: &mut Frame, buffers: &Buffers, view: &View) -> Drawn {
     let messages = if wide {
         let sidebar_width = sidebar_width(buffers);
         let [list, rest] =
-            Layout::horizontal([Constraint::Length(sidebar_width), Constraint::Min(0)])
-                .areas(main);
+            Layout::horizontal([Constraint::Length(sidebar_width), Constraint::Min(0)]).areas(main);
         draw_sidebar(frame, list, buffers);
         rest
     } else {
@@ -171,7 +172,8 @@ fn draw_sidebar(frame: &mut Frame, area: Rect, buffers: &Buffers) {
     let divider = area.x + area.width.saturating_sub(1);
     for y in area.top()..area.bottom() {
         if let Some(cell) = frame.buffer_mut().cell_mut(Position::new(divider, y)) {
-            cell.set_symbol("│").set_style(Style::default().fg(Color::DarkGray));
+            cell.set_symbol("│")
+                .set_style(Style::default().fg(Color::DarkGray));
         }
     }
 }
@@ -217,7 +219,10 @@ fn draw_topic(frame: &mut Frame, area: Rect, buffer: &Buffer) {
 
 fn span(run: Run, base: Style) -> Span<'static> {
     if run.mark {
-        Span::styled(run.text, base.add_modifier(Modifier::REVERSED | Modifier::DIM))
+        Span::styled(
+            run.text,
+            base.add_modifier(Modifier::REVERSED | Modifier::DIM),
+        )
     } else {
         Span::styled(run.text, base)
     }
@@ -300,9 +305,8 @@ fn rule(label: &str, width: usize, style: Style) -> Row<'static> {
 
 /// The date a line's day differs from the line before it, as a label.
 fn day_change(before: &Line, line: &Line, zone: Zone) -> Option<String> {
-    let day = |line: &Line| -> Option<NaiveDate> {
-        Some(zone.at(line.ts.as_deref()?)?.date_naive())
-    };
+    let day =
+        |line: &Line| -> Option<NaiveDate> { Some(zone.at(line.ts.as_deref()?)?.date_naive()) };
     let (was, is) = (day(before)?, day(line)?);
     (was != is).then(|| is.format("%A %-d %B %Y").to_string())
 }
@@ -321,7 +325,7 @@ fn line_rows(line: &Line, width: usize, me: Option<&str>, view: &View) -> Vec<Ro
             action,
             delivery,
         } => {
-            let nick = from.as_str();
+            let nick = &safe(from.as_str());
             let nick_style = Style::default().fg(nick_color(nick));
             let (time, base) = match delivery {
                 Delivery::Pending => ("--:-- ".to_owned(), dim),
@@ -364,11 +368,25 @@ fn line_rows(line: &Line, width: usize, me: Option<&str>, view: &View) -> Vec<Ro
         }
         LineKind::Event(event) => {
             let prefix = vec![Span::styled(time, dim), Span::styled("-- ", dim)];
-            wrapped(prefix, display_runs(&event_text(event)), width, dim, None, true)
+            wrapped(
+                prefix,
+                display_runs(&event_text(event)),
+                width,
+                dim,
+                None,
+                true,
+            )
         }
         LineKind::Notice(text) => {
             let prefix = vec![Span::styled(time, dim), Span::styled("-- ", dim)];
-            wrapped(prefix, display_runs(text), width, Style::default(), None, true)
+            wrapped(
+                prefix,
+                display_runs(text),
+                width,
+                Style::default(),
+                None,
+                true,
+            )
         }
         LineKind::Error(text) => {
             let red = Style::default().fg(Color::LightRed);
@@ -396,7 +414,9 @@ fn wrapped(
     let prefix_width: usize = prefix.iter().map(|span| text::width(&span.content)).sum();
     // A long nick on a narrow screen: the text gets at least a third of the
     // row, and continuation rows start under the time at the least.
-    let indent = prefix_width.min((width / 3).max(TIME_COLUMNS)).min(width.saturating_sub(1));
+    let indent = prefix_width
+        .min((width / 3).max(TIME_COLUMNS))
+        .min(width.saturating_sub(1));
     let indent = indent.max(2.min(width.saturating_sub(1)));
     let rest_width = width.saturating_sub(indent).max(1);
     let (prefix, first_width) = if prefix_width + 8 <= width || prefix_width < width / 2 {
@@ -504,7 +524,9 @@ fn draw_status(
     drawn: &Drawn,
 ) {
     let mut parts: Vec<Span> = Vec::new();
-    let me = buffers.me().map_or("-".to_owned(), |nick| nick.to_string());
+    let me = buffers
+        .me()
+        .map_or("-".to_owned(), |nick| safe(nick.as_str()));
     parts.push(Span::styled(
         format!("[{me}]"),
         Style::default().add_modifier(Modifier::BOLD),
@@ -551,7 +573,7 @@ fn draw_status(
     }
     let typing = buffers.typing_here(view.now);
     if !typing.is_empty() {
-        let names: Vec<String> = typing.iter().map(|nick| nick.to_string()).collect();
+        let names: Vec<String> = typing.iter().map(|nick| safe(nick.as_str())).collect();
         let verb = if names.len() == 1 { "is" } else { "are" };
         parts.push(Span::styled(
             format!(" · {} {verb} typing…", names.join(", ")),
