@@ -132,8 +132,10 @@ async fn accepting_on_a_terminal_remembers_the_server() {
     let server = TestServer::start("").await;
     let home = config_home();
     let addr = server.addr().to_string();
-    let mut person =
-        ClientProcess::spawn_in_terminal(&["client", &addr, "--nick", "carol"], home.path());
+    let mut person = ClientProcess::spawn_in_terminal(
+        &["client", &addr, "--nick", "carol", "--line"],
+        home.path(),
+    );
     // Typed ahead: the terminal holds the answer until the question reads it.
     person.send_line("yes").await;
     person.line_containing(&server.fingerprint).await;
