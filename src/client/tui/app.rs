@@ -267,3 +267,297 @@ fn older(buffers: &mut Buffers) -> Vec<InputEvent> {
         .into_iter()
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+    use super::*;
+    use crate::client::core::update::Update;
+    use crate::protocol::frames::{Event, Message};
+    use crate::protocol::incoming::{JoinAnswer, ServerEvent};
+    use crate::protocol::names::RoomName;
+    use crate::protocol::request::{HistoryPage, Request};
+
+    fn nick(name: &str) -> Nick {
+        Nick::parse(name).unwrap()
+    }
+
+    fn room(name: &str) -> RoomName {
+        RoomName::parse(name).unwrap()
+    }
+
+    fn said(room_name: &str, seq: u64, from: &str, text: &str) -> ServerEvent {
+        ServerEvent::Known(Event::Message(Message {
+            room: Some(room(room_name)),
+            to: None,
+            seq: Some(seq),
+            ts: "2026-12-01T10:00:00Z".into(),
+            from: nick(from),
+            text: text.into(),
+            action: false,
+        }))
+    }
+
+    /// Connected as alice, in #general (with older messages on the server)
+    /// and #ops, #ops current.
+    fn session() -> Buffers {
+        let now = Instant::now();
+        let mut buffers = Buffers::new("chat.example:7667");
+        buffers.apply(
+            Update::Connected {
+                server: "chat.example".into(),
+                version: "0.1.0".into(),
+                nick: nick("alice"),
+                motd: None,
+            },
+            now,
+        );
+        for (name, more) in [("general", true), ("ops", false)] {
+            let answer = JoinAnswer {
+                room: room(name),
+                topic: String::new(),
+                members: vec![nick("alice"), nick("bob")],
+                epoch: None,
+                history: vec![said(name, 41, "bob", "earlier")],
+                more,
+            };
+            buffers.apply(
+                Update::Joined {
+                    answer,
+                    current: true,
+                },
+                now,
+            );
+        }
+        buffers
+    }
+
+    fn press(app: &mut App, buffers: &mut Buffers, code: KeyCode) -> Vec<InputEvent> {
+        app.key(KeyEvent::new(code, KeyModifiers::NONE), buffers)
+    }
+
+    fn chord(
+        app: &mut App,
+        buffers: &mut Buffers,
+        modifiers: KeyModifiers,
+        c: char,
+    ) -> Vec<InputEvent> {
+        app.key(KeyEvent::new(KeyCode::Char(c), modifiers), buffers)
+    }
+
+    fn type_text(app: &mut App, buffers: &mut Buffers, text: &str) {
+        for c in text.chars() {
+            press(app, buffers, KeyCode::Char(c));
+        }
+    }
+
+    #[test]
+    fn a_line_goes_to_the_buffer_it_was_typed_in() {
+        let mut buffers = session();
+        let mut app = App::new();
+        type_text(&mut app, &mut buffers, "deploy done");
+        let sent = press(&mut app, &mut buffers, KeyCode::Enter);
+        assert_eq!(
+            sent,
+            [InputEvent::LineIn(
+                Target::Room(room("ops")),
+                "deploy done".into()
+            )]
+        );
+        // Alt-2 is the second buffer of the list: #general.
+        chord(&mut app, &mut buffers, KeyModifiers::ALT, '2');
+        type_text(&mut app, &mut buffers, "hi bob");
+        let sent = press(&mut app, &mut buffers, KeyCode::Enter);
+        assert_eq!(
+            sent,
+            [InputEvent::LineIn(
+                Target::Room(room("general")),
+                "hi bob".into()
+            )]
+        );
+        assert!(app.editor.is_empty());
+    }
+
+    #[test]
+    fn ctrl_c_clears_the_line_and_ctrl_d_quits_only_when_it_is_empty() {
+        let mut buffers = session();
+        let mut app = App::new();
+        type_text(&mut app, &mut buffers, "half a thought");
+        let sent = chord(&mut app, &mut buffers, KeyModifiers::CONTROL, 'c');
+        assert!(sent.is_empty(), "Ctrl-C must not quit: {sent:?}");
+        assert!(app.editor.is_empty());
+        // The cleared line comes back with Up.
+        press(&mut app, &mut buffers, KeyCode::Up);
+        assert_eq!(app.editor.text(), "half a thought");
+        press(&mut app, &mut buffers, KeyCode::Home);
+        let sent = chord(&mut app, &mut buffers, KeyModifiers::CONTROL, 'd');
+        assert!(sent.is_empty());
+        assert_eq!(app.editor.text(), "alf a thought");
+        chord(&mut app, &mut buffers, KeyModifiers::CONTROL, 'c');
+        let sent = chord(&mut app, &mut buffers, KeyModifiers::CONTROL, 'd');
+        assert_eq!(sent, [InputEvent::Line("/quit".into())]);
+    }
+
+    #[test]
+    fn typing_chat_text_tells_the_room_but_a_command_does_not() {
+        let mut buffers = session();
+        let mut app = App::new();
+        let sent = press(&mut app, &mut buffers, KeyCode::Char('h'));
+        assert_eq!(sent, [InputEvent::TypingIn(Target::Room(room("ops")))]);
+        chord(&mut app, &mut buffers, KeyModifiers::CONTROL, 'c');
+        type_text(&mut app, &mut buffers, "/wh");
+        let sent = press(&mut app, &mut buffers, KeyCode::Char('o'));
+        assert!(sent.is_empty());
+    }
+
+    #[test]
+    fn query_opens_a_private_buffer_whose_text_goes_to_that_nick() {
+        let mut buffers = session();
+        let mut app = App::new();
+        type_text(&mut app, &mut buffers, "/query bob lunch?");
+        let sent = press(&mut app, &mut buffers, KeyCode::Enter);
+        assert_eq!(
+            sent,
+            [InputEvent::LineIn(
+                Target::User(nick("bob")),
+                "lunch?".into()
+            )]
+        );
+        assert_eq!(buffers.focused_buffer().title, "bob");
+        type_text(&mut app, &mut buffers, "/me waves");
+        let sent = press(&mut app, &mut buffers, KeyCode::Enter);
+        assert_eq!(
+            sent,
+            [InputEvent::LineIn(
+                Target::User(nick("bob")),
+                "/me waves".into()
+            )]
+        );
+        // /close drops a private buffer at once; in a room it leaves.
+        type_text(&mut app, &mut buffers, "/close");
+        assert!(press(&mut app, &mut buffers, KeyCode::Enter).is_empty());
+        assert!(buffers
+            .position(&BufferKey::Private("bob".into()))
+            .is_none());
+        chord(&mut app, &mut buffers, KeyModifiers::ALT, '3');
+        type_text(&mut app, &mut buffers, "/close");
+        let sent = press(&mut app, &mut buffers, KeyCode::Enter);
+        assert_eq!(
+            sent,
+            [InputEvent::LineIn(
+                Target::Room(room("ops")),
+                "/leave ops".into()
+            )]
+        );
+    }
+
+    #[test]
+    fn a_paste_of_many_lines_asks_before_sending_many_messages() {
+        let mut buffers = session();
+        let mut app = App::new();
+        app.paste("one\r\ntwo\nthree\n");
+        assert_eq!(app.confirm_paste.as_ref().map(Vec::len), Some(3));
+        let sent = press(&mut app, &mut buffers, KeyCode::Char('y'));
+        let ops = |text: &str| InputEvent::LineIn(Target::Room(room("ops")), text.into());
+        assert_eq!(sent, [ops("one"), ops("two"), ops("three")]);
+        assert!(app.confirm_paste.is_none());
+
+        app.paste("one\ntwo");
+        assert!(press(&mut app, &mut buffers, KeyCode::Char('n')).is_empty());
+        assert!(app.editor.is_empty());
+
+        app.paste("one\ntwo");
+        press(&mut app, &mut buffers, KeyCode::Char('e'));
+        assert_eq!(app.editor.text(), "one\ntwo");
+        let sent = press(&mut app, &mut buffers, KeyCode::Enter);
+        assert_eq!(sent, [ops("one\ntwo")]);
+
+        // One line is simply typed in.
+        app.paste("just this\n");
+        assert!(app.confirm_paste.is_none());
+        assert_eq!(app.editor.text(), "just this");
+    }
+
+    #[test]
+    fn alt_enter_makes_one_message_of_several_lines() {
+        let mut buffers = session();
+        let mut app = App::new();
+        type_text(&mut app, &mut buffers, "first");
+        app.key(
+            KeyEvent::new(KeyCode::Enter, KeyModifiers::ALT),
+            &mut buffers,
+        );
+        type_text(&mut app, &mut buffers, "second");
+        let sent = press(&mut app, &mut buffers, KeyCode::Enter);
+        assert_eq!(
+            sent,
+            [InputEvent::LineIn(
+                Target::Room(room("ops")),
+                "first\nsecond".into()
+            )]
+        );
+    }
+
+    #[test]
+    fn tab_completes_a_nick_of_the_room() {
+        let mut buffers = session();
+        let mut app = App::new();
+        type_text(&mut app, &mut buffers, "bo");
+        press(&mut app, &mut buffers, KeyCode::Tab);
+        assert_eq!(app.editor.text(), "bob: ");
+    }
+
+    #[test]
+    fn scrolling_past_the_oldest_line_asks_for_the_page_before() {
+        let mut buffers = session();
+        let mut app = App::new();
+        chord(&mut app, &mut buffers, KeyModifiers::ALT, '2');
+        // The drawing saw the top of #general: it holds older messages.
+        let drawn = Drawn {
+            top_reached: true,
+            page_rows: 10,
+            max_scroll: 0,
+        };
+        app.drawn(drawn, &mut buffers);
+        let sent = press(&mut app, &mut buffers, KeyCode::PageUp);
+        assert_eq!(
+            sent,
+            [InputEvent::Request(Request::History {
+                room: room("general"),
+                page: HistoryPage::Before(41),
+                limit: None,
+                epoch: None,
+            })]
+        );
+        // Asked once: the page is on its way.
+        assert!(press(&mut app, &mut buffers, KeyCode::PageUp).is_empty());
+        // #ops holds everything there is: nothing to fetch.
+        chord(&mut app, &mut buffers, KeyModifiers::ALT, '3');
+        assert!(press(&mut app, &mut buffers, KeyCode::PageUp).is_empty());
+    }
+
+    #[test]
+    fn switching_buffers_shows_the_newest_lines_again() {
+        let mut buffers = session();
+        let mut app = App::new();
+        app.drawn(
+            Drawn {
+                top_reached: false,
+                page_rows: 10,
+                max_scroll: 30,
+            },
+            &mut buffers,
+        );
+        press(&mut app, &mut buffers, KeyCode::PageUp);
+        assert_eq!(app.scroll, 9);
+        press(&mut app, &mut buffers, KeyCode::PageDown);
+        assert_eq!(app.scroll, 0);
+        press(&mut app, &mut buffers, KeyCode::PageUp);
+        chord(&mut app, &mut buffers, KeyModifiers::CONTROL, 'p');
+        assert_eq!(app.scroll, 0);
+        assert_eq!(buffers.focused(), 1);
+    }
+}
