@@ -393,7 +393,16 @@ fn line_rows(line: &Line, width: usize, me: Option<&str>, view: &View) -> Vec<Ro
             let prefix = vec![Span::styled(time, dim), Span::styled("error: ", red)];
             wrapped(prefix, display_runs(text), width, red, None, true)
         }
-        LineKind::Marker(text) => vec![rule(text, width, Style::default().fg(Color::Yellow))],
+        LineKind::Marker(text) => {
+            let yellow = Style::default().fg(Color::Yellow);
+            if text::width(text) + 8 <= width {
+                vec![rule(text, width, yellow)]
+            } else {
+                // Too long for a rule: the whole text, wrapped, matters more.
+                let prefix = vec![Span::styled(time, dim), Span::styled("── ", yellow)];
+                wrapped(prefix, display_runs(text), width, yellow, None, true)
+            }
+        }
     }
 }
 
@@ -619,6 +628,9 @@ fn draw_input(
     }
     let prompt_width = text::width(prompt);
     let height = area.height as usize;
+    if height == 0 {
+        return;
+    }
     // The window of input rows that holds the cursor.
     let first = (cursor.0 + 1).saturating_sub(height);
     let mut shown = Vec::new();
@@ -632,8 +644,110 @@ fn draw_input(
     }
     frame.render_widget(Paragraph::new(shown), area);
     let x = area.x as usize + prompt_width + cursor.1;
-    let y = area.y as usize + cursor.0 - first;
-    if x < (area.x + area.width) as usize {
+    let y = area.y as usize + cursor.0.saturating_sub(first);
+    if x < (area.x + area.width) as usize && y < (area.y + area.height) as usize {
         frame.set_cursor_position(Position::new(x as u16, y as u16));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ratatui::backend::TestBackend;
+    use ratatui::Terminal;
+
+    use super::*;
+    use crate::client::core::update::Update;
+    use crate::protocol::frames::Message;
+    use crate::protocol::incoming::JoinAnswer;
+    use crate::protocol::names::{Nick, RoomName};
+    use crate::protocol::request::Target;
+
+    fn nick(name: &str) -> Nick {
+        Nick::parse(name).unwrap()
+    }
+
+    /// A session with a long nick, a long topic, a tall message, a pending
+    /// one and a marker: everything that could overflow a small screen.
+    fn crowded() -> Buffers {
+        let now = Instant::now();
+        let room = RoomName::parse("general").unwrap();
+        let mut buffers = Buffers::new("chat.example:7667");
+        buffers.apply(
+            Update::Connected {
+                server: "chat.example".into(),
+                version: "0.1.0".into(),
+                nick: nick("alice"),
+                motd: Some("welcome".into()),
+            },
+            now,
+        );
+        let long_nick = "n".repeat(32);
+        let history = (1..=3)
+            .map(|seq| {
+                ServerEvent::Known(Event::Message(Message {
+                    room: Some(room.clone()),
+                    to: None,
+                    seq: Some(seq),
+                    ts: "2026-12-01T10:00:00Z".into(),
+                    from: nick(&long_nick),
+                    text: "word ".repeat(40) + "alice\n\n\n\u{200b}日本語",
+                    action: seq == 2,
+                }))
+            })
+            .collect();
+        buffers.apply(
+            Update::Joined {
+                answer: JoinAnswer {
+                    room: room.clone(),
+                    topic: "a topic ".repeat(30),
+                    members: vec![nick("alice"), nick(&long_nick)],
+                    epoch: None,
+                    history,
+                    more: true,
+                },
+                current: true,
+            },
+            now,
+        );
+        buffers.apply(
+            Update::Pending {
+                target: Target::Room(room.clone()),
+                text: "on its way".into(),
+                action: false,
+            },
+            now,
+        );
+        buffers.apply(Update::Restarted(room), now);
+        buffers
+    }
+
+    #[test]
+    fn any_size_of_terminal_draws_without_a_panic() {
+        let buffers = crowded();
+        let mut editor = Editor::new();
+        editor.insert_str("a line\nof input\nthat is long enough to wrap a few times over");
+        let mut drawn_sizes = 0;
+        for width in 0..=24 {
+            for height in 0..=8 {
+                for expanded in [false, true] {
+                    let view = View {
+                        editor: &editor,
+                        scroll: 3,
+                        expanded,
+                        confirm_paste: None,
+                        now: Instant::now(),
+                        zone: Zone::Fixed(FixedOffset::east_opt(0).unwrap()),
+                    };
+                    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+                    terminal
+                        .draw(|frame| {
+                            draw(frame, &buffers, &view);
+                        })
+                        .unwrap();
+                    drawn_sizes += 1;
+                }
+            }
+        }
+        assert_eq!(drawn_sizes, 25 * 9 * 2);
     }
 }
