@@ -73,6 +73,11 @@ pub struct Buffer {
     pub epoch: Option<Epoch>,
     /// A page of older messages was asked for and not answered yet.
     fetching: bool,
+    /// The user is scrolling back through older pages: nothing is trimmed
+    /// meanwhile, so the whole history the server holds stays one scroll
+    /// away. What was read back goes once the user returns to the newest
+    /// lines or leaves the buffer ([`Buffers::back_to_newest`]).
+    reading_back: bool,
 }
 
 /// One line of a buffer.
@@ -199,6 +204,7 @@ impl Buffer {
             more_before: false,
             epoch: None,
             fetching: false,
+            reading_back: false,
         }
     }
 
@@ -240,6 +246,9 @@ impl Buffer {
     }
 
     fn trim(&mut self) {
+        if self.reading_back {
+            return;
+        }
         while self.lines.len() > MAX_LINES {
             self.lines.pop_front();
             // Only a room's lines can be fetched again.
@@ -419,16 +428,18 @@ impl Buffers {
     }
 
     /// The request for the messages before a room buffer's oldest, when the
-    /// server holds more and none is on its way already. A full buffer asks
-    /// for nothing: what came would push out what it holds.
+    /// server holds more and none is on its way already. The buffer is being
+    /// read back from now on: it keeps every page until
+    /// [`Buffers::back_to_newest`].
     pub fn older_request(&mut self, index: usize) -> Option<Request> {
         let buffer = self.buffers.get_mut(index)?;
         let BufferKey::Room(room) = &buffer.key else {
             return None;
         };
-        if !buffer.more_before || buffer.fetching || buffer.lines.len() >= MAX_LINES {
+        if !buffer.more_before || buffer.fetching {
             return None;
         }
+        buffer.reading_back = true;
         let page = match buffer.oldest_seq() {
             Some(seq) => HistoryPage::Before(seq),
             None => HistoryPage::Newest,
@@ -808,7 +819,11 @@ impl Buffers {
             .into_iter()
             .filter(|event| event.seq().is_none_or(|seq| !held.contains(&seq)))
             .collect();
-        let room = MAX_LINES.saturating_sub(self.buffers[index].lines.len());
+        let room = if self.buffers[index].reading_back {
+            usize::MAX
+        } else {
+            MAX_LINES.saturating_sub(self.buffers[index].lines.len())
+        };
         // The page is oldest first: keep its newest, next to what is held.
         let cut = fresh.len().saturating_sub(room);
         let kept = fresh.split_off(cut);
@@ -998,11 +1013,24 @@ impl Buffers {
             return false;
         }
         let next = self.next_id;
+        self.back_to_newest(self.focused);
         let left = &mut self.buffers[self.focused];
         left.marker = (!left.lines.is_empty()).then_some(next);
         self.focused = index;
         self.seen(index);
         true
+    }
+
+    /// The user is back at a buffer's newest lines (or left it): what was
+    /// read back beyond the usual number of lines goes, and can be fetched
+    /// again.
+    pub fn back_to_newest(&mut self, index: usize) {
+        if let Some(buffer) = self.buffers.get_mut(index) {
+            if buffer.reading_back {
+                buffer.reading_back = false;
+                buffer.trim();
+            }
+        }
     }
 
     fn seen(&mut self, index: usize) {
@@ -1879,7 +1907,37 @@ mod tests {
         assert_eq!(buffer.lines[0].seq, Some(2), "the oldest went");
         assert!(buffer.more_before);
         assert_eq!(buffer.unread, MAX_LINES, "the count is not capped");
-        assert_eq!(buffers.older_request(random), None, "no room for more");
+        // Scrolling back reaches past the usual number of lines…
+        assert_eq!(
+            buffers.older_request(random),
+            Some(Request::History {
+                room: room("random"),
+                page: HistoryPage::Before(2),
+                limit: None,
+                epoch: Some(Epoch::parse("E1").unwrap()),
+            })
+        );
+        buffers.apply(
+            Update::History {
+                page: HistoryPage::Before(2),
+                answer: HistoryAnswer {
+                    room: room("random"),
+                    epoch: Some(Epoch::parse("E1").unwrap()),
+                    messages: vec![said("random", 1, "bob", "the first")],
+                    more: false,
+                },
+            },
+            now,
+        );
+        let buffer = &buffers.buffers()[random];
+        assert_eq!(buffer.lines.len(), MAX_LINES + 1, "the whole history");
+        assert_eq!(buffer.lines[0].seq, Some(1));
+        assert!(!buffer.more_before);
+        // …and back at the newest lines, the buffer holds its usual number.
+        buffers.back_to_newest(random);
+        let buffer = &buffers.buffers()[random];
+        assert_eq!(buffer.lines.len(), MAX_LINES);
+        assert!(buffer.more_before);
         // A private buffer's dropped lines cannot be fetched.
         for n in 0..=MAX_LINES {
             buffers.apply(

@@ -142,6 +142,9 @@ impl App {
     pub fn drawn(&mut self, drawn: Drawn, buffers: &mut Buffers) -> Vec<InputEvent> {
         self.drawn = drawn;
         self.scroll = self.scroll.min(drawn.max_scroll);
+        if self.scroll == 0 {
+            buffers.back_to_newest(buffers.focused());
+        }
         if drawn.top_reached && self.scroll > 0 {
             return older(buffers);
         }
