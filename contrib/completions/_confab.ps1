@@ -55,6 +55,7 @@ Register-ArgumentCompleter -Native -CommandName 'confab' -ScriptBlock {
             [CompletionResult]::new('--reconnect-attempts', '--reconnect-attempts', [CompletionResultType]::ParameterName, 'Outside an interactive session (scripts, one-shot sends), give up after N failed attempts to reconnect a dropped connection; interactive sessions retry forever. Default: `reconnect_attempts` from the client config, else 5')
             [CompletionResult]::new('--insecure', '--insecure', [CompletionResultType]::ParameterName, 'Skip every certificate check, with a warning: anyone on the path can then read and change the conversation')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print every server frame to stdout as the JSON line it was (for jq), instead of human-readable lines')
+            [CompletionResult]::new('--line', '--line', [CompletionResultType]::ParameterName, 'At a terminal, use the line editor (lines scroll like a shell) instead of the full-screen interface')
             [CompletionResult]::new('--raw', '--raw', [CompletionResultType]::ParameterName, 'Send stdin lines verbatim as protocol frames and print every frame received; no hello or join is sent for you')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')

@@ -50,6 +50,7 @@ set edit:completion:arg-completer[confab] = {|@words|
             cand --reconnect-attempts 'Outside an interactive session (scripts, one-shot sends), give up after N failed attempts to reconnect a dropped connection; interactive sessions retry forever. Default: `reconnect_attempts` from the client config, else 5'
             cand --insecure 'Skip every certificate check, with a warning: anyone on the path can then read and change the conversation'
             cand --json 'Print every server frame to stdout as the JSON line it was (for jq), instead of human-readable lines'
+            cand --line 'At a terminal, use the line editor (lines scroll like a shell) instead of the full-screen interface'
             cand --raw 'Send stdin lines verbatim as protocol frames and print every frame received; no hello or join is sent for you'
             cand -h 'Print help'
             cand --help 'Print help'

@@ -47,6 +47,7 @@ complete -c confab -n "__fish_confab_using_subcommand client" -l known-hosts -d 
 complete -c confab -n "__fish_confab_using_subcommand client" -l reconnect-attempts -d 'Outside an interactive session (scripts, one-shot sends), give up after N failed attempts to reconnect a dropped connection; interactive sessions retry forever. Default: `reconnect_attempts` from the client config, else 5' -r
 complete -c confab -n "__fish_confab_using_subcommand client" -l insecure -d 'Skip every certificate check, with a warning: anyone on the path can then read and change the conversation'
 complete -c confab -n "__fish_confab_using_subcommand client" -l json -d 'Print every server frame to stdout as the JSON line it was (for jq), instead of human-readable lines'
+complete -c confab -n "__fish_confab_using_subcommand client" -l line -d 'At a terminal, use the line editor (lines scroll like a shell) instead of the full-screen interface'
 complete -c confab -n "__fish_confab_using_subcommand client" -l raw -d 'Send stdin lines verbatim as protocol frames and print every frame received; no hello or join is sent for you'
 complete -c confab -n "__fish_confab_using_subcommand client" -s h -l help -d 'Print help'
 complete -c confab -n "__fish_confab_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
