@@ -420,7 +420,7 @@ fn wrapped(
     highlight: Option<&str>,
     expanded: bool,
 ) -> Vec<Row<'static>> {
-    let prefix_width: usize = prefix.iter().map(|span| text::width(&span.content)).sum();
+    let prefix_width = spans_width(&prefix);
     // A long nick on a narrow screen: the text gets at least a third of the
     // row, and continuation rows start under the time at the least.
     let indent = prefix_width
@@ -428,12 +428,13 @@ fn wrapped(
         .min(width.saturating_sub(1));
     let indent = indent.max(2.min(width.saturating_sub(1)));
     let rest_width = width.saturating_sub(indent).max(1);
-    let (prefix, first_width) = if prefix_width + 8 <= width || prefix_width < width / 2 {
-        (prefix, width.saturating_sub(prefix_width).max(1))
+    // A prefix too wide to leave the text room gets a row of its own (cut to
+    // the width) and the text starts on the next row, indented like the rest.
+    let own_row = !(prefix_width + 8 <= width || prefix_width < width / 2);
+    let first_width = if own_row {
+        rest_width
     } else {
-        // The prefix alone is too wide: it is cut, and the text starts on
-        // the next row.
-        (prefix, 0)
+        width.saturating_sub(prefix_width).max(1)
     };
     let rows = text::wrap(&runs, first_width, rest_width);
     let (rows, hidden) = if expanded {
@@ -442,8 +443,11 @@ fn wrapped(
         text::fold(rows, FOLD_ROWS)
     };
     let mut out = Vec::new();
+    if own_row {
+        out.push(Row::from(prefix.clone()));
+    }
     for (number, row) in rows.into_iter().enumerate() {
-        let mut spans = if number == 0 {
+        let mut spans = if number == 0 && !own_row {
             prefix.clone()
         } else {
             vec![Span::raw(" ".repeat(indent))]
@@ -452,9 +456,6 @@ fn wrapped(
             spans.extend(highlighted(run, base, highlight));
         }
         out.push(Row::from(spans));
-    }
-    if out.is_empty() {
-        out.push(Row::from(prefix));
     }
     if hidden > 0 {
         out.push(Row::from(vec![
@@ -540,6 +541,7 @@ fn draw_status(
         format!("[{me}]"),
         Style::default().add_modifier(Modifier::BOLD),
     ));
+    let server_at = parts.len();
     parts.push(Span::raw(format!(" {} ", safe(buffers.server()))));
     let state = match buffers.connection() {
         Connection::Connecting => Span::raw("connecting"),
@@ -596,15 +598,25 @@ fn draw_status(
         ));
     }
     let style = Style::default().bg(Color::DarkGray).fg(Color::White);
-    // Cut to the width: a Paragraph would wrap, and the status has one row.
+    let width = area.width as usize;
+    // The server's name gives way first: on a narrow terminal the activity
+    // after it is all there is of the buffer list.
+    if spans_width(&parts) > width {
+        parts[server_at] = Span::raw(" ");
+    }
+    // Cut to the width, whole graphemes only: the status has one row.
     let text: String = parts.iter().map(|span| span.content.as_ref()).collect();
-    let fits = text::width(&text) <= area.width as usize;
+    let fits = text::width(&text) <= width;
     let row = if fits {
         Row::from(parts)
     } else {
-        Row::from(cut(&text, area.width as usize))
+        Row::from(cut(&text, width))
     };
     frame.render_widget(Paragraph::new(row).style(style), area);
+}
+
+fn spans_width(spans: &[Span]) -> usize {
+    spans.iter().map(|span| text::width(&span.content)).sum()
 }
 
 fn draw_input(
