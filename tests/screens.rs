@@ -255,6 +255,7 @@ fn render(buffers: &Buffers, editor: &Editor, expanded: bool, size: (u16, u16)) 
         confirm_paste: None,
         now: Instant::now(),
         zone: Zone::Fixed(FixedOffset::east_opt(0).unwrap()),
+        color: true,
     };
     terminal
         .draw(|frame| {

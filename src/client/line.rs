@@ -190,7 +190,11 @@ impl Face for LineFace {
             Update::Frame(line) => self.screen.frame(&line),
             // Line mode shows an own message once the server has it, and a
             // refusal as the error that comes with it.
-            Update::Pending { .. } | Update::NotSent { .. } | Update::Queued(_) => {}
+            // The catch-up's own lines say what a rejoin changed.
+            Update::Pending { .. }
+            | Update::NotSent { .. }
+            | Update::Queued(_)
+            | Update::Rejoining { .. } => {}
         }
     }
 }

@@ -145,7 +145,8 @@ fn run_client(args: &ClientArgs) -> Result<Ending, ClientError> {
             _ if interactive && !args.line && std::io::stdout().is_terminal() => {
                 let server = settings.server.to_string();
                 let ring = settings.bell;
-                Input::Later(Box::new(move || tui::start(&server, ring)))
+                let color = std::env::var_os("NO_COLOR").is_none();
+                Input::Later(Box::new(move || tui::start(&server, ring, color)))
             }
             _ if interactive => Input::Later(Box::new(move || {
                 let terminal = terminal::start()?;

@@ -533,6 +533,17 @@ impl Buffers {
                     self.remove(index);
                 }
             }
+            Update::Rejoining {
+                room,
+                topic,
+                members,
+            } => {
+                // What changed while the connection was down.
+                self.with_room(&room, |buffer| {
+                    buffer.topic = topic;
+                    buffer.set_members(members);
+                });
+            }
             Update::Switched(room) => {
                 if let Some(index) = self.room_index(&room) {
                     self.set_focus(index);
@@ -1948,6 +1959,24 @@ mod tests {
         let bob = index(&buffers, BufferKey::Private("bob".into()));
         assert_eq!(buffers.buffers()[bob].lines.len(), MAX_LINES);
         assert!(!buffers.buffers()[bob].more_before);
+    }
+
+    #[test]
+    fn a_rejoin_brings_the_topic_and_members_up_to_date() {
+        let now = Instant::now();
+        let mut buffers = session(now);
+        let general = index(&buffers, BufferKey::Room(room("general")));
+        buffers.apply(
+            Update::Rejoining {
+                room: room("general"),
+                topic: String::new(),
+                members: vec![nick("Ann"), nick("carol")],
+            },
+            now,
+        );
+        let buffer = &buffers.buffers()[general];
+        assert_eq!(buffer.topic, "");
+        assert_eq!(buffer.members, [nick("Ann"), nick("carol")]);
     }
 
     #[test]

@@ -620,6 +620,11 @@ impl Chat {
                 self.limits = Some(ok.limits);
             }
             (Reply::Join(answer), Request::Join { since, .. }) if catching_up => {
+                self.face.update(Update::Rejoining {
+                    room: answer.room.clone(),
+                    topic: answer.topic.clone(),
+                    members: answer.members.clone(),
+                });
                 let progress = self.rooms.rejoined(*since, answer);
                 self.catch_up(progress);
             }

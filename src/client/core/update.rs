@@ -88,6 +88,13 @@ pub enum Update {
     Help,
     /// A room's numbering restarted: what follows is what the server holds.
     Restarted(RoomName),
+    /// A room was joined again after a reconnect: its topic and members as
+    /// they are now (its messages follow as the catch-up shows them).
+    Rejoining {
+        room: RoomName,
+        topic: String,
+        members: Vec<Nick>,
+    },
     /// A room's catch-up after a reconnect is over.
     Rejoined(Summary),
     /// A room message the catch-up shows never arrived is sent again.

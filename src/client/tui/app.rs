@@ -151,6 +151,16 @@ impl App {
         Vec::new()
     }
 
+    /// A line the conversation could not take goes back to the input line,
+    /// unless something else is being typed there already.
+    pub fn refused(&mut self, line: Option<String>) {
+        if let Some(line) = line {
+            if self.editor.is_empty() {
+                self.editor.set(&line);
+            }
+        }
+    }
+
     /// Another buffer is focused: its newest lines are shown.
     pub fn moved(&mut self, moved: bool) {
         if moved {

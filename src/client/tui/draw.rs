@@ -60,6 +60,9 @@ pub struct View<'a> {
     pub confirm_paste: Option<usize>,
     pub now: Instant,
     pub zone: Zone,
+    /// Colours on (off with `NO_COLOR`: reverse, bold and dim still mark
+    /// what colours would).
+    pub color: bool,
 }
 
 /// What drawing found out, for scrolling.
@@ -109,6 +112,11 @@ pub fn draw(frame: &mut Frame, buffers: &Buffers, view: &View) -> Drawn {
     let drawn = draw_lines(frame, messages, buffers, view);
     draw_status(frame, status, buffers, view, wide, &drawn);
     draw_input(frame, input, &prompt, view, &input_rows, cursor);
+    if !view.color {
+        for cell in frame.buffer_mut().content.iter_mut() {
+            cell.set_fg(Color::Reset).set_bg(Color::Reset);
+        }
+    }
     drawn
 }
 
@@ -749,6 +757,7 @@ mod tests {
                         confirm_paste: None,
                         now: Instant::now(),
                         zone: Zone::Fixed(FixedOffset::east_opt(0).unwrap()),
+                        color: width % 2 == 0,
                     };
                     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
                     terminal

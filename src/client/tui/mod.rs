@@ -37,6 +37,11 @@ use draw::{View, Zone};
 /// Redraws at least this often: typing notices expire, the reconnect countdown
 /// ticks.
 const TICK: Duration = Duration::from_secs(1);
+/// Key presses become typing notices at most this often: the conversation
+/// sends one every few seconds anyway, and one per key would fill the input
+/// queue of a fast typist (or a terminal without bracketed paste) and crowd
+/// out the lines themselves.
+const TYPING_EVERY: Duration = Duration::from_secs(1);
 
 /// What the conversation and the interface share.
 struct Shared {
@@ -78,6 +83,7 @@ impl Face for TuiFace {
 pub fn start(
     server: &str,
     ring: bool,
+    color: bool,
 ) -> std::io::Result<(mpsc::Receiver<InputEvent>, Box<dyn Face>)> {
     let taken = screen::Taken::take()?;
     let terminal = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
@@ -87,7 +93,11 @@ pub fn start(
         changed: Notify::new(),
     });
     let (sender, receiver) = mpsc::channel(INPUT_QUEUE);
-    tokio::spawn(run(terminal, shared.clone(), sender));
+    let handover = Handover {
+        input: sender,
+        last_typing: None,
+    };
+    tokio::spawn(run(terminal, shared.clone(), handover, color));
     let face = TuiFace {
         shared,
         ring,
@@ -100,7 +110,7 @@ type Screen = Terminal<CrosstermBackend<std::io::Stdout>>;
 
 /// The interface's loop: draw, then wait for a key, an update, a tick or a
 /// signal. It ends when the conversation does (the runtime drops it).
-async fn run(mut terminal: Screen, shared: Arc<Shared>, input: mpsc::Sender<InputEvent>) {
+async fn run(mut terminal: Screen, shared: Arc<Shared>, mut input: Handover, color: bool) {
     let mut app = App::new();
     let mut keys = EventStream::new();
     let mut tick = interval(TICK);
@@ -112,8 +122,8 @@ async fn run(mut terminal: Screen, shared: Arc<Shared>, input: mpsc::Sender<Inpu
         return;
     };
     loop {
-        let events = draw(&mut terminal, &shared, &mut app);
-        hand_over(&input, events, &shared);
+        let events = draw(&mut terminal, &shared, &mut app, color);
+        app.refused(input.hand_over(events, &shared));
         tokio::select! {
             event = keys.next() => {
                 let events = match event {
@@ -127,18 +137,22 @@ async fn run(mut terminal: Screen, shared: Arc<Shared>, input: mpsc::Sender<Inpu
                     // The terminal is gone: end the session.
                     Some(Err(_)) | None => vec![InputEvent::End],
                 };
-                hand_over(&input, events, &shared);
+                app.refused(input.hand_over(events, &shared));
             }
             _ = shared.changed.notified() => {}
             _ = tick.tick() => {}
-            _ = terminate.recv() => hand_over(&input, vec![InputEvent::End], &shared),
-            _ = hangup.recv() => hand_over(&input, vec![InputEvent::End], &shared),
+            _ = terminate.recv() => {
+                input.hand_over(vec![InputEvent::End], &shared);
+            }
+            _ = hangup.recv() => {
+                input.hand_over(vec![InputEvent::End], &shared);
+            }
         }
     }
 }
 
 /// Draws the interface; returns what scrolling asks of the conversation.
-fn draw(terminal: &mut Screen, shared: &Shared, app: &mut App) -> Vec<InputEvent> {
+fn draw(terminal: &mut Screen, shared: &Shared, app: &mut App, color: bool) -> Vec<InputEvent> {
     if std::mem::take(&mut *shared.bell.lock().unwrap_or_else(|p| p.into_inner())) {
         screen::bell();
     }
@@ -155,6 +169,7 @@ fn draw(terminal: &mut Screen, shared: &Shared, app: &mut App) -> Vec<InputEvent
             confirm_paste: app.confirm_paste.as_ref().map(Vec::len),
             now: Instant::now().into_std(),
             zone: Zone::Local,
+            color,
         };
         drawn = draw::draw(frame, &buffers, &view);
     });
@@ -164,17 +179,42 @@ fn draw(terminal: &mut Screen, shared: &Shared, app: &mut App) -> Vec<InputEvent
     app.drawn(drawn, &mut buffers)
 }
 
-/// Hands input to the conversation without ever waiting on it: the interface
-/// must keep drawing while the conversation is busy. A full queue (hundreds of
-/// lines waiting for a slow connection) refuses the line, and says so.
-fn hand_over(input: &mpsc::Sender<InputEvent>, events: Vec<InputEvent>, shared: &Shared) {
-    for event in events {
-        let line = matches!(event, InputEvent::Line(_) | InputEvent::LineIn(..));
-        if input.try_send(event).is_err() && line {
-            let note = "too many lines are waiting for the server; that one was not taken".into();
-            shared
-                .buffers()
-                .apply(Update::Error(note), std::time::Instant::now());
+/// The way input reaches the conversation.
+struct Handover {
+    input: mpsc::Sender<InputEvent>,
+    last_typing: Option<Instant>,
+}
+
+impl Handover {
+    /// Hands input over without ever waiting on the conversation: the
+    /// interface must keep drawing while it is busy. A full queue (hundreds of
+    /// lines waiting for a slow connection) refuses the line, says so, and
+    /// returns it, so it goes back to the input line rather than be lost.
+    fn hand_over(&mut self, events: Vec<InputEvent>, shared: &Shared) -> Option<String> {
+        let mut refused = None;
+        for event in events {
+            if matches!(event, InputEvent::TypingIn(_)) {
+                let now = Instant::now();
+                if self
+                    .last_typing
+                    .is_some_and(|at| now.duration_since(at) < TYPING_EVERY)
+                {
+                    continue;
+                }
+                self.last_typing = Some(now);
+            }
+            if let Err(full) = self.input.try_send(event) {
+                if let InputEvent::Line(line) | InputEvent::LineIn(_, line) = full.into_inner() {
+                    let note = "too many lines are waiting for the server; \
+                                that one is back in the input line"
+                        .into();
+                    shared
+                        .buffers()
+                        .apply(Update::Error(note), std::time::Instant::now());
+                    refused.get_or_insert(line);
+                }
+            }
         }
+        refused
     }
 }
