@@ -17,10 +17,12 @@ use std::time::Duration;
 
 use tokio::time::{interval, Instant, MissedTickBehavior};
 
-use common::{write_binary_config, BinaryServer, Client, NO_RATE_LIMIT};
+use common::{write_binary_config, BinaryServer, NO_RATE_LIMIT};
 
 /// How long one expected screen may take.
 const WAIT: Duration = Duration::from_secs(10);
+/// How long one whole test may take.
+const TEST_LIMIT: Duration = Duration::from_secs(20);
 /// How often the screen is read while waiting.
 const POLL: Duration = Duration::from_millis(50);
 /// The terminal's size, and the smaller one a resize goes to.
@@ -55,10 +57,8 @@ impl Tmux {
         );
         let dir = tempfile::tempdir().expect("temp dir for tmux");
         let config = dir.path().join("tmux.conf");
-        // tmux's own status bar takes no row of the pane, and a pane goes
-        // with its program.
-        std::fs::write(&config, "set -g status off\nset -g remain-on-exit off\n")
-            .expect("write tmux.conf");
+        // Not a user's config, and no status bar of tmux's taking a row.
+        std::fs::write(&config, "set -g status off\n").expect("write tmux.conf");
         Tmux {
             socket: dir.path().join("tmux.sock"),
             config,
@@ -349,13 +349,14 @@ fn client_script(server: &BinaryServer, home: &Path, nick: &str, rooms: &[&str])
     )
 }
 
-/// The real server with rate limits lifted, and a home for each client.
+/// The real server binary, its rate limits lifted, its files in `dir`.
 async fn start_server(dir: &Path) -> BinaryServer {
     let config = write_binary_config(dir, &format!("[limits]\n{NO_RATE_LIMIT}"));
     BinaryServer::start(&config).await
 }
 
-/// Waits for a client to be online with `prompt` (`#ops> `) as its input.
+/// Waits for a client to be online with an empty input line after `prompt`
+/// (`#ops>`: a captured row ends without its spaces).
 async fn wait_online(pane: &Pane<'_>, nick: &str, prompt: &str) -> Screen {
     let status = format!("[{nick}] ");
     pane.wait_for_screen(
@@ -371,10 +372,14 @@ async fn wait_online(pane: &Pane<'_>, nick: &str, prompt: &str) -> Screen {
 /// message and the line being typed; /quit and SIGTERM give the terminal back.
 #[tokio::test]
 async fn two_clients_chat_in_two_rooms() {
+    within_limit(chat_in_two_rooms()).await;
+}
+
+async fn chat_in_two_rooms() {
     let dir = tempfile::tempdir().unwrap();
     let server = start_server(dir.path()).await;
     // Someone in #ops only: whatever alice says there, they hear.
-    let mut watcher: Client = server.client("watcher").await;
+    let mut watcher = server.client("watcher").await;
     watcher.join("ops").await;
     let (home_a, home_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let tmux = Tmux::new();
@@ -513,6 +518,10 @@ async fn two_clients_chat_in_two_rooms() {
 /// back through all of them in order, and Ctrl-D on an empty line quits.
 #[tokio::test]
 async fn page_up_fetches_older_history_to_the_first_message() {
+    within_limit(history_down_to_the_first_message()).await;
+}
+
+async fn history_down_to_the_first_message() {
     let dir = tempfile::tempdir().unwrap();
     let server = start_server(dir.path()).await;
     let mut filler = server.client("filler").await;
@@ -571,15 +580,21 @@ async fn page_up_fetches_older_history_to_the_first_message() {
 
     // Back down through every message, in order, none missing.
     let mut seen: BTreeSet<u32> = screen.numbered().into_iter().collect();
+    let mut presses = 0;
     while screen.status().contains("scrolled up") {
         alice.send_keys(&["NPage"]).await;
+        presses += 1;
+        assert!(
+            presses <= 40,
+            "40 PgDns and still scrolled up:\n{}",
+            screen.0
+        );
         let before = screen.0;
         screen = alice
             .wait_for_screen(|s| s.0 != before, "the screen moved by PgDn")
             .await;
         assert_consecutive(&screen);
         seen.extend(screen.numbered());
-        assert!(seen.len() <= 200, "{seen:?}");
     }
     assert_eq!(seen, (1..=200).collect());
 
@@ -588,6 +603,14 @@ async fn page_up_fetches_older_history_to_the_first_message() {
         .expect_exit_and_terminal_back(&["[alice]", "#archive>"])
         .await;
     assert_eq!(status, "0");
+}
+
+/// Runs one test under [`TEST_LIMIT`]; past it, the test fails and its tmux
+/// server and processes go with it.
+async fn within_limit(test: impl std::future::Future<Output = ()>) {
+    tokio::time::timeout(TEST_LIMIT, test)
+        .await
+        .unwrap_or_else(|_| panic!("the test took over {TEST_LIMIT:?}"));
 }
 
 /// The numbered messages on a screen follow each other: no gap, no repeat.
