@@ -243,8 +243,11 @@ fn draw_lines(frame: &mut Frame, area: Rect, buffers: &Buffers, view: &View) -> 
     let height = area.height as usize;
     let me = buffers.me().map(|nick| nick.as_str().to_owned());
     let marker = buffer.marker_at();
-    let want = view.scroll + height;
-    // Built from the newest line back, only as far as the screen needs.
+    // Built from the newest line back, only as far as the screen needs plus
+    // one page: `max_scroll` must say how far the next PgUp can go, and
+    // counted from the rows shown alone it is 0 until the view moves, so
+    // PgUp could never start scrolling a buffer longer than the screen.
+    let want = view.scroll + 2 * height;
     let mut blocks: Vec<Vec<Row<'static>>> = Vec::new();
     let mut rows = 0;
     let mut index = buffer.lines.len();
@@ -686,11 +689,7 @@ mod tests {
         Nick::parse(name).unwrap()
     }
 
-    /// A session with a long nick, a long topic, a tall message, a pending
-    /// one and a marker: everything that could overflow a small screen.
-    fn crowded() -> Buffers {
-        let now = Instant::now();
-        let room = RoomName::parse("general").unwrap();
+    fn connected(now: Instant) -> Buffers {
         let mut buffers = Buffers::new("chat.example:7667");
         buffers.apply(
             Update::Connected {
@@ -701,6 +700,15 @@ mod tests {
             },
             now,
         );
+        buffers
+    }
+
+    /// A session with a long nick, a long topic, a tall message, a pending
+    /// one and a marker: everything that could overflow a small screen.
+    fn crowded() -> Buffers {
+        let now = Instant::now();
+        let room = RoomName::parse("general").unwrap();
+        let mut buffers = connected(now);
         let long_nick = "n".repeat(32);
         let history = (1..=3)
             .map(|seq| {
@@ -741,6 +749,43 @@ mod tests {
         buffers
     }
 
+    /// Connected as alice, in #general with `count` messages of bob's
+    /// (`line 001`…) and older ones left on the server.
+    fn long_room(count: u64) -> Buffers {
+        let now = Instant::now();
+        let room = RoomName::parse("general").unwrap();
+        let mut buffers = connected(now);
+        let history = (1..=count)
+            .map(|seq| {
+                ServerEvent::Known(Event::Message(Message {
+                    room: Some(room.clone()),
+                    to: None,
+                    seq: Some(seq + 100),
+                    ts: "2026-12-01T10:00:00Z".into(),
+                    from: nick("bob"),
+                    text: format!("line {seq:03}"),
+                    action: false,
+                }))
+            })
+            .collect();
+        let answer = JoinAnswer {
+            room,
+            topic: String::new(),
+            members: vec![nick("alice"), nick("bob")],
+            epoch: None,
+            history,
+            more: true,
+        };
+        buffers.apply(
+            Update::Joined {
+                answer,
+                current: true,
+            },
+            now,
+        );
+        buffers
+    }
+
     #[test]
     fn any_size_of_terminal_draws_without_a_panic() {
         let buffers = crowded();
@@ -770,5 +815,75 @@ mod tests {
             }
         }
         assert_eq!(drawn_sizes, 25 * 9 * 2);
+    }
+
+    /// Draws at 50×20 (no buffer list), `scroll` rows up; what drawing found
+    /// out and the rows of the screen as text.
+    fn render(buffers: &Buffers, scroll: usize) -> (Drawn, Vec<String>) {
+        let mut terminal = Terminal::new(TestBackend::new(50, 20)).unwrap();
+        let editor = Editor::new();
+        let view = View {
+            editor: &editor,
+            scroll,
+            expanded: false,
+            confirm_paste: None,
+            now: Instant::now(),
+            zone: Zone::Fixed(FixedOffset::east_opt(0).unwrap()),
+            color: true,
+        };
+        let mut drawn = Drawn::default();
+        terminal
+            .draw(|frame| drawn = draw(frame, buffers, &view))
+            .unwrap();
+        let screen = terminal.backend().buffer();
+        let rows = (0..screen.area.height)
+            .map(|y| {
+                (0..screen.area.width)
+                    .map(|x| screen[(x, y)].symbol())
+                    .collect::<String>()
+            })
+            .collect();
+        (drawn, rows)
+    }
+
+    #[test]
+    fn page_up_can_scroll_a_buffer_longer_than_the_screen() {
+        let buffers = long_room(100);
+        let (drawn, rows) = render(&buffers, 0);
+        // 20 rows less the topic, the status and the input.
+        assert_eq!(drawn.page_rows, 17);
+        assert!(rows[17].contains("line 100"), "{rows:#?}");
+        assert!(
+            drawn.max_scroll >= drawn.page_rows - 1,
+            "a whole PgUp must fit above the newest lines: {drawn:?}"
+        );
+        assert!(!drawn.top_reached);
+    }
+
+    #[test]
+    fn paging_up_reaches_the_oldest_line_loaded_and_says_more_are_on_the_server() {
+        let buffers = long_room(100);
+        let mut scroll = 0;
+        let mut pages = 0;
+        let rows = loop {
+            let (drawn, rows) = render(&buffers, scroll);
+            if drawn.top_reached {
+                break rows;
+            }
+            // What App does with PgUp.
+            let next = (scroll + drawn.page_rows - 1).min(drawn.max_scroll);
+            assert!(next > scroll, "PgUp did not move at {scroll}: {drawn:?}");
+            scroll = next;
+            pages += 1;
+            assert!(pages <= 10, "PgUp went on past the top: {drawn:?}");
+        };
+        // 101 rows (the lines and the note) less the 17 shown: 84 rows above,
+        // 16 a PgUp.
+        assert_eq!(pages, 6);
+        assert!(
+            rows[1].contains("older messages: scroll up to fetch them"),
+            "{rows:#?}"
+        );
+        assert!(rows[2].contains("<bob> line 001"), "{rows:#?}");
     }
 }
