@@ -341,3 +341,27 @@ fn roff_tags_are_read_bold_argument_by_bold_argument() {
         ["every other ", "limits.*"]
     );
 }
+
+/// docs/CLIENT.md's table of client config keys is exactly the keys the
+/// client accepts.
+#[test]
+fn the_client_guide_documents_every_client_config_key() {
+    let guide = read("docs/CLIENT.md");
+    let section = guide
+        .split("## The client config file")
+        .nth(1)
+        .expect("CLIENT.md has a section on the client config file");
+    let documented: BTreeSet<String> = section
+        .lines()
+        .skip_while(|line| !line.starts_with("| key |"))
+        .skip(2)
+        .take_while(|line| line.starts_with("| `"))
+        .filter_map(|line| line.split('`').nth(1).map(str::to_owned))
+        .collect();
+    let accepted: BTreeSet<String> = confab::client::settings::CLIENT_CONFIG_KEYS
+        .iter()
+        .map(|key| key.to_string())
+        .collect();
+    assert_eq!(documented, accepted);
+    assert_eq!(accepted.len(), 8);
+}

@@ -331,6 +331,20 @@ mod tests {
     }
 
     #[test]
+    fn the_listed_keys_are_the_keys_the_file_accepts() {
+        // serde names every field it knows when it refuses an unknown one.
+        let refused = toml::from_str::<ConfigFile>("no_such_key = 1").unwrap_err();
+        let expected = refused.to_string();
+        for key in CLIENT_CONFIG_KEYS {
+            assert!(expected.contains(&format!("`{key}`")), "{key}: {expected}");
+        }
+        assert_eq!(
+            expected.matches('`').count() / 2,
+            CLIENT_CONFIG_KEYS.len() + 1
+        );
+    }
+
+    #[test]
     fn flags_override_the_config_file() {
         let file: ConfigFile = toml::from_str(
             r#"

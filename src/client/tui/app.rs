@@ -6,7 +6,8 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use crate::client::core::buffers::{BufferKey, Buffers, Close};
+use crate::client::core::buffers::{BufferKey, Buffers, Close, LineKind};
+use crate::client::core::update::Update;
 use crate::client::input::InputEvent;
 use crate::protocol::names::Nick;
 use crate::protocol::request::Target;
@@ -22,6 +23,20 @@ const PASTE_ASKS_FROM: usize = 2;
 const COMMANDS: &[&str] = &[
     "/join", "/leave", "/switch", "/msg", "/query", "/close", "/me", "/nick", "/topic", "/who",
     "/rooms", "/history", "/quit", "/help",
+];
+
+/// What `/help` adds to the command list here: this interface's own
+/// commands and keys.
+pub const KEYS_HELP: &[&str] = &[
+    "/query NICK [TEXT]       open a private buffer with NICK (and say TEXT there)",
+    "/close                   close this private buffer, or leave this room",
+    "Alt-1..9                 go to buffer 1..9; Alt-Left/Right, Ctrl-P/N: previous/next",
+    "Alt-A                    next buffer with activity, mentions first",
+    "PgUp/PgDn                scroll; PgUp at the top fetches older messages",
+    "Tab                      complete a nick, #room or /command (again: the next match)",
+    "Up/Down                  recall input; Alt-Enter: a new line in the message",
+    "Ctrl-C                   clear the input line; Ctrl-D on an empty line: quit",
+    "Ctrl-O                   show folded messages whole; Ctrl-L: redraw",
 ];
 
 /// The interface's state besides the buffers.
@@ -209,6 +224,14 @@ impl App {
                 }
                 vec![say(text.join(" "), buffers)]
             }
+            "/help" | "/?" => {
+                let now = std::time::Instant::now();
+                buffers.apply(Update::Help, now);
+                for line in KEYS_HELP {
+                    buffers.apply(Update::Status((*line).to_owned()), now);
+                }
+                Vec::new()
+            }
             "/close" => match buffers.close(buffers.focused()) {
                 Close::Leave(room) => vec![InputEvent::LineIn(
                     Target::Room(room.clone()),
@@ -288,7 +311,6 @@ mod tests {
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
     use super::*;
-    use crate::client::core::update::Update;
     use crate::protocol::frames::{Event, Message};
     use crate::protocol::incoming::{JoinAnswer, ServerEvent};
     use crate::protocol::names::RoomName;
@@ -512,6 +534,26 @@ mod tests {
                 "first\nsecond".into()
             )]
         );
+    }
+
+    #[test]
+    fn help_lists_the_keys_of_this_interface_too() {
+        let mut buffers = session();
+        let mut app = App::new();
+        type_text(&mut app, &mut buffers, "/help");
+        assert!(press(&mut app, &mut buffers, KeyCode::Enter).is_empty());
+        let notices: Vec<&str> = buffers
+            .focused_buffer()
+            .lines
+            .iter()
+            .filter_map(|line| match &line.kind {
+                LineKind::Notice(text) => Some(text.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert!(notices.iter().any(|n| n.starts_with("/join ROOM")));
+        assert!(notices.iter().any(|n| n.starts_with("/query NICK")));
+        assert!(notices.iter().any(|n| n.starts_with("Alt-A")));
     }
 
     #[test]
