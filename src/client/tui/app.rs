@@ -6,7 +6,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use crate::client::core::buffers::{BufferKey, Buffers, Close, LineKind};
+use crate::client::core::buffers::{BufferKey, Buffers, Close};
 use crate::client::core::update::Update;
 use crate::client::input::InputEvent;
 use crate::protocol::names::Nick;
@@ -311,6 +311,7 @@ mod tests {
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
     use super::*;
+    use crate::client::core::buffers::LineKind;
     use crate::protocol::frames::{Event, Message};
     use crate::protocol::incoming::{JoinAnswer, ServerEvent};
     use crate::protocol::names::RoomName;
