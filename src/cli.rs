@@ -32,6 +32,15 @@ pub enum Command {
     Server(ServerArgs),
     /// Chat from a terminal, or script a conversation: slash commands and plain
     /// lines on stdin, events on stdout.
+    ///
+    /// At a terminal (stdin and stdout both terminals) the client opens a
+    /// full-screen interface: a buffer list with unread and mention counts (the
+    /// server, each room, each private conversation), the focused buffer's
+    /// messages, a status line (nick, server, connection, lines queued while
+    /// offline, who is typing) and an input line; the keys are listed under
+    /// KEYS. --line keeps a line editor instead. With a pipe or a file on stdin
+    /// it runs a script: each line is a slash command or text for the current
+    /// room, answered before the next is read.
     Client(ClientArgs),
     /// Print the completion script for SHELL to stdout.
     ///

@@ -116,8 +116,26 @@ const SERVER_SECTIONS: &[Section] = &[
     ),
 ];
 
-/// The exit statuses scripts test for, and the files the client keeps.
+/// The full-screen interface's keys, the exit statuses scripts test for, and
+/// the files the client keeps.
 const CLIENT_SECTIONS: &[Section] = &[
+    (
+        "KEYS",
+        &[
+            ("Alt-1 ... Alt-9", "Go to buffer 1 to 9 of the list (1 is the server buffer)."),
+            ("Alt-Left, Alt-Right, Ctrl-P, Ctrl-N", "The previous or the next buffer."),
+            ("Alt-A", "The next buffer with activity: those with a mention first, then those with unread messages."),
+            ("PgUp, PgDn", "Scroll the buffer. PgUp past the oldest line loaded fetches the page before it from the server, so the whole history the server holds is one scroll away."),
+            ("Tab", "Complete a nick (those of the room first, with a colon after it at the start of a line), a #room or a /command; Tab again gives the next match."),
+            ("Up, Down", "Recall earlier input."),
+            ("Enter, Alt-Enter", "Send the line; Alt-Enter starts a new line within one message."),
+            ("Ctrl-C", "Clear the input line (Up brings it back). It does not quit."),
+            ("Ctrl-D", "On an empty line, quit (like /quit)."),
+            ("Ctrl-O", "Show folded messages whole (a message taller than 6 rows is folded), or fold them again."),
+            ("Ctrl-L", "Redraw the screen."),
+            ("/query NICK [TEXT], /close", "Open a private buffer (and say TEXT there); close a private buffer, or leave the room of the buffer."),
+        ],
+    ),
     (
         "EXIT STATUS",
         &[

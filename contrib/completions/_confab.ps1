@@ -57,8 +57,8 @@ Register-ArgumentCompleter -Native -CommandName 'confab' -ScriptBlock {
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print every server frame to stdout as the JSON line it was (for jq), instead of human-readable lines')
             [CompletionResult]::new('--line', '--line', [CompletionResultType]::ParameterName, 'At a terminal, use the line editor (lines scroll like a shell) instead of the full-screen interface')
             [CompletionResult]::new('--raw', '--raw', [CompletionResultType]::ParameterName, 'Send stdin lines verbatim as protocol frames and print every frame received; no hello or join is sent for you')
-            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
-            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
         'confab;completions' {

@@ -52,8 +52,8 @@ set edit:completion:arg-completer[confab] = {|@words|
             cand --json 'Print every server frame to stdout as the JSON line it was (for jq), instead of human-readable lines'
             cand --line 'At a terminal, use the line editor (lines scroll like a shell) instead of the full-screen interface'
             cand --raw 'Send stdin lines verbatim as protocol frames and print every frame received; no hello or join is sent for you'
-            cand -h 'Print help'
-            cand --help 'Print help'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
         }
         &'confab;completions'= {
             cand -h 'Print help (see more with ''--help'')'

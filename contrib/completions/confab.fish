@@ -49,7 +49,7 @@ complete -c confab -n "__fish_confab_using_subcommand client" -l insecure -d 'Sk
 complete -c confab -n "__fish_confab_using_subcommand client" -l json -d 'Print every server frame to stdout as the JSON line it was (for jq), instead of human-readable lines'
 complete -c confab -n "__fish_confab_using_subcommand client" -l line -d 'At a terminal, use the line editor (lines scroll like a shell) instead of the full-screen interface'
 complete -c confab -n "__fish_confab_using_subcommand client" -l raw -d 'Send stdin lines verbatim as protocol frames and print every frame received; no hello or join is sent for you'
-complete -c confab -n "__fish_confab_using_subcommand client" -s h -l help -d 'Print help'
+complete -c confab -n "__fish_confab_using_subcommand client" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c confab -n "__fish_confab_using_subcommand completions" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c confab -n "__fish_confab_using_subcommand help; and not __fish_seen_subcommand_from server client completions help" -f -a "server" -d 'Run the chat server (TLS on port 7667 on all interfaces unless configured otherwise)'
 complete -c confab -n "__fish_confab_using_subcommand help; and not __fish_seen_subcommand_from server client completions help" -f -a "client" -d 'Chat from a terminal, or script a conversation: slash commands and plain lines on stdin, events on stdout'
