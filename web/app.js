@@ -389,6 +389,8 @@ class App {
     this.nextId = 1;
     this.inflight = [];          // sent, unanswered, in the order sent
     this.outbox = [];            // waiting for a registered connection
+    this.lane = [];              // own messages waiting for the one before them
+    this.laneCurrent = null;     // the own message being sent
     this.attempt = 0;
     this.reconnectAt = 0;
     this.reconnectTimer = null;
@@ -404,6 +406,8 @@ class App {
     this.current = null;
     this.typingSent = new Map();
     this.persistTimer = null;
+    this.lastScrollTop = 0;
+    this.stuck = true;           // the reader is at the bottom of the log
     this.sent = [];              // lines sent, for Up and Down
     this.sentAt = -1;
     this.server = this.addConversation('server', 'server');
@@ -419,8 +423,18 @@ class App {
     d.input.addEventListener('keydown', (e) => this.inputKey(e));
     d.input.addEventListener('input', () => { this.autosize(); this.typingNotice(); });
     d.messages.addEventListener('scroll', () => {
-      if (d.messages.scrollTop < 60) this.fetchOlder(this.current);
+      // Only a move up asks for older messages; the page's own scrolling (to the bottom,
+      // or keeping the place after a page came in) never does.
+      const top = d.messages.scrollTop;
+      if (top < this.lastScrollTop && top < 60) this.fetchOlder(this.current);
+      this.lastScrollTop = top;
+      this.stuck = this.atBottom();
     });
+    // A narrower window, or a phone's keyboard coming up, must not leave the reader
+    // above the newest line.
+    new ResizeObserver(() => {
+      if (this.stuck) this.scrollToBottom();
+    }).observe(d.messages);
     d.messages.addEventListener('wheel', (e) => {
       // A short log cannot scroll, so no scroll event would ever ask for older messages.
       if (e.deltaY < 0 && d.messages.scrollTop === 0) this.fetchOlder(this.current);
@@ -517,6 +531,8 @@ class App {
     this.resuming = false;
     this.password = null;
     this.outbox = [];
+    this.lane = [];
+    this.laneCurrent = null;
     for (const c of this.order.slice()) if (c !== this.server) this.removeConversation(c);
     this.server.entries = [];
     this.server.seqs.clear();
@@ -1073,13 +1089,14 @@ class App {
       return;
     }
     if (!ok.more || messages.length === 0) c.olderExhausted = true;
+    this.updateTop(c);
     const box = this.dom.messages;
     const fromBottom = box.scrollHeight - box.scrollTop;
     this.bulk(c, () => {
       for (const m of messages) this.addMessage(c, m, 'older');
     }, false);
     // Keep what the reader was looking at where it was.
-    if (c === this.current) box.scrollTop = box.scrollHeight - fromBottom;
+    if (c === this.current) this.setScroll(box.scrollHeight - fromBottom);
   }
 
   userLeave(c, reason) {
@@ -1485,7 +1502,7 @@ class App {
       ? { type: 'message', room: c.name, text }
       : { type: 'message', to: c.name, text };
     if (action) req.action = true;
-    const r = this.request(req, {
+    const r = this.sendInOrder(req, {
       pendingEntry: entry,
       onOk: (ok) => this.confirmOwn(c, entry, ok),
       onError: (err) => {
@@ -1498,6 +1515,34 @@ class App {
       },
     });
     return true;
+  }
+
+  /** Sends an own message after the ones before it are answered. Pipelined messages
+   * would be reordered by rate-limit retries (a retried one lands after those sent
+   * behind it); one at a time, a retry holds the others back and the order typed is
+   * the order stored. */
+  sendInOrder(req, opts) {
+    const r = Object.assign({ req, tries: 0 }, opts);
+    const release = (f) => (x) => {
+      if (f) f(x);
+      if (this.laneCurrent === r) {
+        this.laneCurrent = null;
+        this.pumpLane();
+      }
+    };
+    r.onOk = release(r.onOk);
+    r.onError = release(r.onError);
+    r.onLost = release(r.onLost);
+    this.lane.push(r);
+    this.pumpLane();
+    if (this.state !== 'online') this.renderStatus();
+    return r;
+  }
+
+  pumpLane() {
+    if (this.laneCurrent || this.lane.length === 0) return;
+    this.laneCurrent = this.lane.shift();
+    this.transmit(this.laneCurrent);
   }
 
   typingNotice() {
@@ -1624,7 +1669,7 @@ class App {
     c.mentions = 0;
     box.replaceChildren(c.logEl);
     if (c.scrollTop === null) this.scrollToBottom();
-    else box.scrollTop = c.scrollTop;
+    else this.setScroll(c.scrollTop);
     for (const x of this.order) this.updateLi(x);
     this.renderHeader();
     this.renderMembers();
@@ -1701,7 +1746,8 @@ class App {
     else if (this.state === 'waiting') {
       text = `reconnecting in ${Math.max(1, Math.ceil((this.reconnectAt - Date.now()) / 1000))}s`;
     } else text = 'signed out';
-    if (this.state !== 'online' && this.outbox.length) text += ` · ${this.outbox.length} queued`;
+    const queued = this.outbox.length + this.lane.length;
+    if (this.state !== 'online' && queued) text += ` · ${queued} queued`;
     this.dom.status.textContent = text;
     this.dom.status.dataset.state = this.state;
   }
@@ -1725,7 +1771,7 @@ class App {
   notice(c, text, cls, ts) {
     const when = ts || new Date();
     const el = h('div', 'notice');
-    if (cls) el.classList.add(cls);
+    if (cls) el.classList.add(`notice-${cls}`);
     el.append(h('span', 'time', formatTime(when)), safeText('span', 'text', text));
     this.place(c, { seq: null, ts: when, el, pending: false });
   }
@@ -1736,8 +1782,14 @@ class App {
   }
 
   scrollToBottom() {
+    this.setScroll(this.dom.messages.scrollHeight);
+  }
+
+  setScroll(top) {
     const box = this.dom.messages;
-    box.scrollTop = box.scrollHeight;
+    box.scrollTop = top;
+    this.lastScrollTop = box.scrollTop;
+    this.stuck = this.atBottom();
   }
 
   /** Puts ENTRY in C's log: a room message by seq, anything else at the end. */
