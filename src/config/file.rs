@@ -54,6 +54,17 @@ pub(super) struct FileListener {
     pub tls: bool,
     #[serde(default)]
     pub allow_insecure_plaintext: bool,
+    /// Serve the web client and the WebSocket endpoint instead of the line
+    /// protocol.
+    #[serde(default)]
+    pub websocket: bool,
+    /// Page origins allowed to open the WebSocket (`https://chat.example.org`);
+    /// none: the listener's own origin only.
+    #[serde(default)]
+    pub origins: Vec<String>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 /// The `[tls]` table: both files, or neither for a self-signed certificate.

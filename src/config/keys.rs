@@ -316,7 +316,14 @@ mod tests {
     fn the_fields_of_a_table_are_read_off_its_struct() {
         assert_eq!(
             struct_fields::<FileListener>(),
-            ["addr", "tls", "allow_insecure_plaintext"]
+            [
+                "addr",
+                "tls",
+                "allow_insecure_plaintext",
+                "websocket",
+                "origins",
+                "trusted_proxies"
+            ]
         );
         assert_eq!(struct_fields::<FileTls>(), ["cert", "key"]);
         assert_eq!(struct_fields::<Limits>().len(), 25);
@@ -332,7 +339,7 @@ mod tests {
     fn every_key_has_a_table_and_a_reload_marker() {
         let keys = config_keys();
         let dotted: Vec<String> = keys.iter().map(ToString::to_string).collect();
-        assert_eq!(dotted.len(), 44, "{dotted:?}");
+        assert_eq!(dotted.len(), 47, "{dotted:?}");
         let mut unique = dotted.clone();
         unique.sort();
         unique.dedup();

@@ -35,7 +35,7 @@ pub use keys::{config_keys, Applies, ConfigKey, Section, SECTIONS};
 pub use secret::Secret;
 pub use settings::{
     ConfiguredRoom, FsyncPolicy, Limits, ListenerSettings, LogFormat, LogSettings, Settings,
-    TlsSource,
+    TlsSource, WebSettings,
 };
 
 use file::FileConfig;
@@ -76,7 +76,11 @@ impl Settings {
             settings.listeners = args
                 .listen
                 .iter()
-                .map(|&addr| ListenerSettings { addr, tls: true })
+                .map(|&addr| ListenerSettings {
+                    addr,
+                    tls: true,
+                    web: None,
+                })
                 .collect();
             if let Some((_, later)) = first_duplicate(&settings.listeners) {
                 return Err(Checker::command_line().invalid(

@@ -6,7 +6,7 @@
 //! serde (their values need no conversion, only the checks); the other types
 //! are built from the raw tables of `file.rs`.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -114,6 +114,19 @@ pub struct ListenerSettings {
     pub addr: SocketAddr,
     /// false: plaintext (accepted on loopback only unless `allow_insecure_plaintext`).
     pub tls: bool,
+    /// `Some`: this listener serves browsers (the web client and the
+    /// WebSocket endpoint), not the line protocol.
+    pub web: Option<WebSettings>,
+}
+
+/// What a WebSocket listener checks before it lets a browser in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSettings {
+    /// Origins allowed to open the WebSocket, as `scheme://host[:port]`, lower
+    /// case; empty: the listener's own origin only (the page it serves).
+    pub origins: Vec<String>,
+    /// Peers whose `X-Forwarded-For` names the real client.
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 /// Where the server's certificate and key come from.

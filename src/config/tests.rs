@@ -33,6 +33,12 @@ addr = "[::]:7669"
 tls = false
 allow_insecure_plaintext = true
 
+[[listen]]
+addr = "0.0.0.0:8443"
+websocket = true
+origins = ["https://Chat.example.org/"]
+trusted_proxies = ["10.0.0.2", "::1"]
+
 [tls]
 cert = "/etc/confab/cert.pem"
 key = "/etc/confab/key.pem"
@@ -93,6 +99,7 @@ fn listener(addr: &str, tls: bool) -> ListenerSettings {
     ListenerSettings {
         addr: addr.parse().unwrap(),
         tls,
+        web: None,
     }
 }
 
@@ -159,6 +166,13 @@ fn a_full_config_parses_into_its_values() {
             listener("0.0.0.0:7667", true),
             listener("127.0.0.1:7668", false),
             listener("[::]:7669", false),
+            ListenerSettings {
+                web: Some(WebSettings {
+                    origins: vec!["https://chat.example.org".into()],
+                    trusted_proxies: vec!["10.0.0.2".parse().unwrap(), "::1".parse().unwrap()],
+                }),
+                ..listener("0.0.0.0:8443", true)
+            },
         ]
     );
     assert_eq!(
@@ -239,7 +253,7 @@ fn config_keys_are_exactly_the_keys_of_the_full_example() {
     let mut listed: Vec<String> = config_keys().iter().map(ToString::to_string).collect();
     listed.sort();
     assert_eq!(found, listed);
-    assert_eq!(listed.len(), 44);
+    assert_eq!(listed.len(), 47);
 }
 
 #[test]
@@ -564,4 +578,38 @@ fn a_missing_config_file_is_named() {
         err.starts_with("/nonexistent/confab.toml: cannot read"),
         "{err}"
     );
+}
+
+#[test]
+fn browser_listener_settings_are_checked() {
+    let cases = [
+        (
+            "[[listen]]\naddr = \"127.0.0.1:1\"\norigins = [\"https://a.example\"]\n",
+            "listen[0].origins: only a WebSocket listener",
+        ),
+        (
+            "[[listen]]\naddr = \"127.0.0.1:1\"\ntrusted_proxies = [\"127.0.0.1\"]\n",
+            "listen[0].trusted_proxies: only a WebSocket listener",
+        ),
+        (
+            "[[listen]]\naddr = \"127.0.0.1:1\"\nwebsocket = true\norigins = [\"chat.example\"]\n",
+            "listen[0].origins[0]: \"chat.example\" is not an origin",
+        ),
+        (
+            "[[listen]]\naddr = \"127.0.0.1:1\"\nwebsocket = true\norigins = [\"https://a.example/chat\"]\n",
+            "is not an origin",
+        ),
+        (
+            "[[listen]]\naddr = \"127.0.0.1:1\"\nwebsocket = true\ntrusted_proxies = [\"10.0.0.0/8\"]\n",
+            "listen[0].trusted_proxies[0]: \"10.0.0.0/8\" is not an IP address",
+        ),
+    ];
+    for (config, expected) in cases {
+        let err = error(config);
+        assert!(err.contains(expected), "{config}: {err}");
+    }
+    assert_eq!(cases.len(), 5);
+    // Plaintext browsers follow the plaintext rule: loopback only by default.
+    let err = error("[[listen]]\naddr = \"0.0.0.0:8080\"\nwebsocket = true\ntls = false\n");
+    assert!(err.contains("loopback-only by default"), "{err}");
 }

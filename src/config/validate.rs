@@ -11,7 +11,9 @@ use super::defaults::{self, DEFAULT_PORT};
 use super::error::ConfigError;
 use super::file::{FileConfig, FileListener, FileLog, FileRoom, FileTls};
 use super::secret::Secret;
-use super::settings::{ConfiguredRoom, Limits, ListenerSettings, LogSettings, Settings, TlsSource};
+use super::settings::{
+    ConfiguredRoom, Limits, ListenerSettings, LogSettings, Settings, TlsSource, WebSettings,
+};
 use super::MAX_SERVER_NAME_BYTES;
 use crate::protocol::names::{check_text, check_topic, RoomName};
 
@@ -322,10 +324,65 @@ impl FileListener {
                 ),
             ));
         }
+        let web = self
+            .websocket
+            .then(|| self.web_settings(index, c))
+            .transpose()?;
+        if !self.websocket && (!self.origins.is_empty() || !self.trusted_proxies.is_empty()) {
+            let key = if self.origins.is_empty() {
+                "trusted_proxies"
+            } else {
+                "origins"
+            };
+            return Err(c.invalid(
+                format!("listen[{index}].{key}"),
+                "only a WebSocket listener (websocket = true) checks origins and proxies"
+                    .to_owned(),
+            ));
+        }
         Ok(ListenerSettings {
             addr,
             tls: self.tls,
+            web,
         })
+    }
+
+    fn web_settings(&self, index: usize, c: &Checker) -> Result<WebSettings, ConfigError> {
+        let mut origins = Vec::new();
+        for (i, origin) in self.origins.iter().enumerate() {
+            origins.push(
+                checked_origin(origin)
+                    .map_err(|why| c.invalid(format!("listen[{index}].origins[{i}]"), why))?,
+            );
+        }
+        let mut trusted_proxies = Vec::new();
+        for (i, proxy) in self.trusted_proxies.iter().enumerate() {
+            trusted_proxies.push(proxy.parse().map_err(|_| {
+                c.invalid(
+                    format!("listen[{index}].trusted_proxies[{i}]"),
+                    format!("{proxy:?} is not an IP address (like \"127.0.0.1\" or \"::1\")"),
+                )
+            })?);
+        }
+        Ok(WebSettings {
+            origins,
+            trusted_proxies,
+        })
+    }
+}
+
+/// An origin as a browser sends it: `scheme://host[:port]`, nothing after,
+/// compared in lower case.
+fn checked_origin(origin: &str) -> Result<String, String> {
+    let lower = origin.trim_end_matches('/').to_ascii_lowercase();
+    let host = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"));
+    match host {
+        Some(host) if !host.is_empty() && !host.contains(['/', '?', '#', ' ']) => Ok(lower),
+        _ => Err(format!(
+            "{origin:?} is not an origin (like \"https://chat.example.org\" or \"http://localhost:8080\")"
+        )),
     }
 }
 

@@ -13,8 +13,8 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
 use super::admission::Ticket;
-use super::session;
-use super::Shared;
+use super::{session, web, Shared};
+use crate::config::WebSettings;
 
 /// What every connection task of one listener needs.
 #[derive(Clone)]
@@ -22,6 +22,8 @@ pub(super) struct Endpoint {
     pub shared: Arc<Shared>,
     /// False for a plaintext listener.
     pub tls: bool,
+    /// `Some` for a listener that serves browsers (`web/`).
+    pub web: Option<WebSettings>,
     /// Tells sessions to say `bye` and end.
     pub sessions_stop: CancellationToken,
 }
@@ -69,10 +71,11 @@ async fn connection(stream: TcpStream, peer: SocketAddr, endpoint: Endpoint, tic
     let Endpoint {
         shared,
         tls,
+        web,
         sessions_stop,
     } = endpoint;
     match tls {
-        false => session::serve(stream, peer, shared, sessions_stop, ticket).await,
+        false => serve(stream, peer, shared, sessions_stop, ticket, web).await,
         true => {
             // The certificate in force now: a reload swaps it for the
             // connections that come after, never under a handshake.
@@ -84,10 +87,27 @@ async fn connection(stream: TcpStream, peer: SocketAddr, endpoint: Endpoint, tic
                 outcome = handshake => outcome,
             };
             match outcome {
-                Ok(Ok(stream)) => session::serve(stream, peer, shared, sessions_stop, ticket).await,
+                Ok(Ok(stream)) => serve(stream, peer, shared, sessions_stop, ticket, web).await,
                 Ok(Err(e)) => debug!(%peer, "TLS handshake failed: {e}"),
                 Err(_) => debug!(%peer, "TLS handshake timed out"),
             }
         }
+    }
+}
+
+/// The line protocol, or HTTP and WebSockets for a browser listener.
+async fn serve<S>(
+    stream: S,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+    ticket: Ticket,
+    browsers: Option<WebSettings>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    match browsers {
+        Some(settings) => web::serve(stream, peer, shared, stop, ticket, settings).await,
+        None => session::serve(stream, peer, shared, stop, ticket).await,
     }
 }

@@ -19,6 +19,7 @@ pub mod room;
 pub mod sequencer;
 mod session;
 pub mod store;
+mod web;
 
 use std::io;
 use std::net::SocketAddr;
@@ -123,6 +124,7 @@ struct BoundListener {
     listener: TcpListener,
     local_addr: SocketAddr,
     tls: bool,
+    web: Option<crate::config::WebSettings>,
 }
 
 /// A server whose listeners are bound and whose certificate is loaded.
@@ -159,6 +161,7 @@ impl Server {
                 listener,
                 local_addr,
                 tls: wanted.tls,
+                web: wanted.web.clone(),
             });
         }
         let shared = Arc::new(Shared {
@@ -216,6 +219,7 @@ impl Server {
             let endpoint = Endpoint {
                 shared: shared.clone(),
                 tls: bound.tls,
+                web: bound.web,
                 sessions_stop: sessions_stop.clone(),
             };
             tracker.spawn(listener::accept_loop(

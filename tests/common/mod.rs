@@ -17,12 +17,17 @@
 //!   too.
 //! - `source`: connections from a chosen client address (127.0.0.2), for the
 //!   per-address rules.
+//! - `websocket`: [`WsClient`], a browser's WebSocket to a `websocket = true`
+//!   listener, and [`http_get`] for the web client's files.
+//! - `browser`: [`Chromedriver`] and [`Browser`], the web client in headless
+//!   Chromium driven over WebDriver.
 
 // Each test binary compiles this module on its own and uses a different subset
 // of the helpers.
 #![allow(dead_code)]
 
 mod binary;
+mod browser;
 mod client;
 mod frames;
 mod logs;
@@ -30,9 +35,11 @@ mod process;
 mod server;
 mod source;
 mod tls;
+mod websocket;
 
 // A binary that uses nothing of a submodule would see its re-export as unused.
 #[allow(unused_imports)]
 pub use self::{
-    binary::*, client::*, frames::*, logs::*, process::*, server::*, source::*, tls::*,
+    binary::*, browser::*, client::*, frames::*, logs::*, process::*, server::*, source::*, tls::*,
+    websocket::*,
 };
