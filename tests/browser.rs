@@ -149,7 +149,8 @@ async fn a_reloaded_page_catches_up(bob: &Browser, url: &str, carol: &mut Client
         assert_shown(bob, &shown, "carol", text, *seq);
     }
     // Only what came before bob's rejoin was missed: the rest came live.
-    let caught_up = format!("caught up: {missed} new messages");
+    let plural = if missed == 1 { "" } else { "s" };
+    let caught_up = format!("caught up: {missed} new message{plural}");
     let wanted = serde_json::to_string(&caught_up).expect("serialize notice");
     bob.wait_until(
         &format!("a notice {caught_up:?}"),

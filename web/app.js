@@ -205,7 +205,7 @@ function typingLine(nicks) {
 }
 
 function caughtUpLine(count) {
-  return `caught up: ${count} new messages`;
+  return `caught up: ${count} new ${count === 1 ? 'message' : 'messages'}`;
 }
 
 /** The WebSocket address: path `ws` beside the page, wss: when the page came over https. */
