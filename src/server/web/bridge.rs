@@ -33,9 +33,14 @@ use super::super::admission::Ticket;
 use super::super::{session, Shared};
 use crate::config::Limits;
 
-/// The WebSocket's read buffer, and the pipe's bound each way: small, so an
-/// idle browser costs little; frames larger than this still pass.
-pub(super) const BUFFER_BYTES: usize = 8 * 1024;
+/// The pipe's bound each way: what may wait between the WebSocket and the
+/// session before the writer waits (frames larger than this still pass).
+const PIPE_BYTES: usize = 8 * 1024;
+
+/// The WebSocket's read chunk and the first size of the buffer lines are read
+/// out of: small, so an idle browser costs little; both grow for a large
+/// frame, as the session's own read buffer does.
+pub(super) const BUFFER_BYTES: usize = 1024;
 
 /// A browser idle this long is sent a WebSocket ping, which keeps proxies and
 /// NAT boxes from dropping a quiet connection.
@@ -59,7 +64,7 @@ pub(super) async fn run(
     ticket: Ticket,
     limits: &Limits,
 ) {
-    let (ours, sessions) = tokio::io::duplex(BUFFER_BYTES);
+    let (ours, sessions) = tokio::io::duplex(PIPE_BYTES);
     let (from_session, to_session) = tokio::io::split(ours);
     let (sink, stream) = socket.split();
     let ending: Ending = Arc::new(Mutex::new(None));
@@ -144,7 +149,8 @@ async fn lines_out(
     longest: usize,
     ending: Ending,
 ) {
-    let mut lines = FramedRead::new(from_session, LinesCodec::new_with_max_length(longest));
+    let codec = LinesCodec::new_with_max_length(longest);
+    let mut lines = FramedRead::with_capacity(from_session, codec, BUFFER_BYTES);
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.reset();
     loop {
