@@ -107,7 +107,10 @@ async fn serve<S>(
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
 {
     match browsers {
-        Some(settings) => web::serve(stream, peer, shared, stop, ticket, settings).await,
+        // Boxed: the HTTP stack's state is large, and every connection task
+        // is as large as its largest branch; a line client must not carry
+        // room for a browser's.
+        Some(settings) => Box::pin(web::serve(stream, peer, shared, stop, ticket, settings)).await,
         None => session::serve(stream, peer, shared, stop, ticket).await,
     }
 }
