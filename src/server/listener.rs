@@ -81,13 +81,22 @@ async fn connection(stream: TcpStream, peer: SocketAddr, endpoint: Endpoint, tic
             // connections that come after, never under a handshake.
             let acceptor = shared.certificate().acceptor;
             let timeout = shared.settings().limits.handshake_timeout;
-            let handshake = tokio::time::timeout(timeout, acceptor.accept(stream));
+            // Boxed: a handshake's state (rustls's whole connection) is
+            // large and over in a moment; inline, the connection's task
+            // would keep room for it for the connection's whole life.
+            let handshake = Box::pin(tokio::time::timeout(timeout, acceptor.accept(stream)));
             let outcome = tokio::select! {
                 () = sessions_stop.cancelled() => return,
                 outcome = handshake => outcome,
             };
             match outcome {
-                Ok(Ok(stream)) => serve(stream, peer, shared, sessions_stop, ticket, web).await,
+                // Boxed: a TLS stream holds rustls's connection state, kilobytes
+                // that every future it passed through by value would keep room
+                // for; behind a box they are a pointer.
+                Ok(Ok(stream)) => {
+                    let stream = Box::new(stream);
+                    serve(stream, peer, shared, sessions_stop, ticket, web).await
+                }
                 Ok(Err(e)) => debug!(%peer, "TLS handshake failed: {e}"),
                 Err(_) => debug!(%peer, "TLS handshake timed out"),
             }

@@ -343,7 +343,10 @@ impl Session {
                     };
                     last_heard = Instant::now();
                     pinged = false;
-                    if let Some(end) = self.handle_line(line).await {
+                    // Boxed: handling a request (a join that reads the
+                    // store, say) takes a large state machine; inline, every
+                    // idle connection's task would keep room for it.
+                    if let Some(end) = Box::pin(self.handle_line(line)).await {
                         return end;
                     }
                 }
