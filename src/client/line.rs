@@ -86,12 +86,7 @@ impl Face for LineFace {
                 nick,
                 motd,
             } => {
-                let text = format!(
-                    "connected to {} (confab {}) as {}",
-                    clean(&server),
-                    clean(&version),
-                    clean(nick.as_str())
-                );
+                let text = render::connected(&server, &version, &nick);
                 self.me = Some(nick);
                 self.notice(&text);
                 if let Some(motd) = motd {
@@ -105,10 +100,9 @@ impl Face for LineFace {
                     .status(&format!("reconnected as {}", clean(nick.as_str())));
                 self.me = Some(nick);
             }
-            Update::Reconnecting { reason, delay } => self.screen.status(&format!(
-                "connection lost ({reason}); reconnecting in {:.1}s",
-                delay.as_secs_f64()
-            )),
+            Update::Reconnecting { reason, delay } => {
+                self.screen.status(&render::connection_lost(&reason, delay))
+            }
             Update::Joined { answer, current } => {
                 let line =
                     self.screen
@@ -139,7 +133,7 @@ impl Face for LineFace {
             }
             Update::History { page, answer } => {
                 if answer.messages.is_empty() {
-                    self.notice(&format!("no messages in #{}", answer.room));
+                    self.notice(&render::no_messages(&answer.room));
                 }
                 for item in &answer.messages {
                     self.show(item);
@@ -168,13 +162,7 @@ impl Face for LineFace {
                 let line = self.screen.renderer.members(&room, &members);
                 self.screen.line(line);
             }
-            Update::Topic { room, topic } => {
-                let text = match topic.as_str() {
-                    "" => format!("#{room} has no topic"),
-                    topic => format!("#{room} topic: {}", clean(topic)),
-                };
-                self.notice(&text);
-            }
+            Update::Topic { room, topic } => self.notice(&render::topic(&room, &topic)),
             Update::Help => {
                 for line in HELP {
                     self.screen.status(line);

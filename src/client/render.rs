@@ -234,6 +234,38 @@ impl Renderer {
     }
 }
 
+/// The first line of a session: where it is connected, and as whom.
+pub fn connected(server: &str, version: &str, nick: &Nick) -> String {
+    format!(
+        "connected to {} (confab {}) as {}",
+        clean(server),
+        clean(version),
+        clean(nick.as_str())
+    )
+}
+
+/// The status line of a dropped connection, and when the next try is.
+pub fn connection_lost(reason: &str, delay: std::time::Duration) -> String {
+    format!(
+        "connection lost ({}); reconnecting in {:.1}s",
+        clean(reason),
+        delay.as_secs_f64()
+    )
+}
+
+/// What `/history` says of a room with nothing to show.
+pub fn no_messages(room: &RoomName) -> String {
+    format!("no messages in #{}", clean(room.as_str()))
+}
+
+/// A room's topic as `/topic` with no text shows it.
+pub fn topic(room: &RoomName, topic: &str) -> String {
+    match topic {
+        "" => format!("#{} has no topic", clean(room.as_str())),
+        topic => format!("#{} topic: {}", clean(room.as_str()), clean(topic)),
+    }
+}
+
 /// The status line saying a room's numbering restarted (its epoch changed, or
 /// the server's answer started over): what follows is not what was missed
 /// but what the server holds.

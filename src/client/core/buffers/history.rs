@@ -47,7 +47,7 @@ impl Buffers {
             return;
         }
         if page == HistoryPage::Newest && answer.messages.is_empty() {
-            let text = format!("no messages in #{}", clean(answer.room.as_str()));
+            let text = render::no_messages(&answer.room);
             self.notice(index, text);
         }
         self.merge(index, answer.messages, answer.more);

@@ -20,7 +20,7 @@ use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::client::commands::HELP;
-use crate::client::render::{clean, clean_text, rejoined, restarted};
+use crate::client::render::{self, clean, clean_text, rejoined, restarted};
 use crate::protocol::epoch::Epoch;
 use crate::protocol::frames::{Event, Message, RoomSummary};
 use crate::protocol::incoming::{HistoryAnswer, JoinAnswer, ServerEvent};
@@ -430,10 +430,7 @@ impl Buffers {
             }
             Update::Rooms { rooms, first } => self.room_list(&rooms, first),
             Update::Who { room, members } => self.who(&room, members),
-            Update::Topic { room, topic } => self.notice_here(match topic.as_str() {
-                "" => format!("#{} has no topic", clean(room.as_str())),
-                topic => format!("#{} topic: {}", clean(room.as_str()), clean(topic)),
-            }),
+            Update::Topic { room, topic } => self.notice_here(render::topic(&room, &topic)),
             Update::Help => {
                 for line in HELP {
                     self.notice_here((*line).to_owned());
@@ -470,15 +467,7 @@ impl Buffers {
     }
 
     fn connected(&mut self, server: &str, version: &str, nick: Nick, motd: Option<&str>) {
-        self.notice(
-            SERVER,
-            format!(
-                "connected to {} (confab {}) as {}",
-                clean(server),
-                clean(version),
-                clean(nick.as_str())
-            ),
-        );
+        self.notice(SERVER, render::connected(server, version, &nick));
         for line in clean_text(motd.unwrap_or_default(), true).lines() {
             self.notice(SERVER, line.to_owned());
         }
@@ -491,14 +480,8 @@ impl Buffers {
     }
 
     fn reconnecting(&mut self, reason: &str, delay: Duration, now: Instant) {
+        self.notice(SERVER, render::connection_lost(reason, delay));
         let reason = clean(reason);
-        self.notice(
-            SERVER,
-            format!(
-                "connection lost ({reason}); reconnecting in {:.1}s",
-                delay.as_secs_f64()
-            ),
-        );
         self.connection = Connection::Reconnecting {
             reason,
             at: now + delay,
