@@ -124,7 +124,10 @@ pub fn parse(line: &str, context: &Context) -> Result<Action, String> {
                 "" => current(context)?.clone(),
                 room => room_name(one_word(room, "/who [ROOM]")?)?,
             };
-            Ok(Action::Send(Request::Who { room }))
+            Ok(Action::Send(Request::Who {
+                room,
+                detail: false,
+            }))
         }
         "rooms" | "list" => {
             no_arguments(rest, "/rooms")?;
@@ -309,10 +312,17 @@ mod tests {
         assert_eq!(
             sends("/who"),
             Request::Who {
-                room: room("general")
+                room: room("general"),
+                detail: false,
             }
         );
-        assert_eq!(sends("/who #x"), Request::Who { room: room("x") });
+        assert_eq!(
+            sends("/who #x"),
+            Request::Who {
+                room: room("x"),
+                detail: false
+            }
+        );
         assert_eq!(
             sends("/rooms"),
             Request::Rooms {

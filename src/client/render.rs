@@ -7,7 +7,7 @@
 use chrono::{DateTime, Local};
 use serde_json::Value;
 
-use crate::protocol::frames::{Event, Message, RoomSummary};
+use crate::protocol::frames::{Event, Message, RoomSummary, Sanction};
 use crate::protocol::incoming::{ServerEvent, UnknownEvent};
 use crate::protocol::names::{Nick, RoomName};
 
@@ -146,10 +146,88 @@ impl Renderer {
                     clean(topic)
                 ),
             },
+            Event::Invite { room, by, ts } => format!(
+                "{} {} invited you to {} (/join {})",
+                local_time(ts),
+                self.nick(by),
+                self.room(room),
+                self.room(room)
+            ),
             Event::Message(_) | Event::Typing { .. } | Event::Ping | Event::Bye { .. } => {
                 return None
             }
+            moderation => return self.moderation(moderation),
         })
+    }
+
+    /// A 1.2 room event, such as "alice banned bob: spam"; `None` for any other.
+    pub fn moderation(&self, event: &Event) -> Option<String> {
+        let action = event.room_action()?;
+        let subject = |sanction: &Sanction| match (&sanction.account, &sanction.nick) {
+            (Some(account), _) => self.nick(account),
+            (None, Some(nick)) => format!("{} (nick)", self.nick(nick)),
+            (None, None) => "?".to_owned(),
+        };
+        let why = |reason: &Option<String>| {
+            reason
+                .as_deref()
+                .map(|r| format!(": {}", clean(r)))
+                .unwrap_or_default()
+        };
+        let until = |sanction: &Sanction| {
+            sanction
+                .until
+                .as_deref()
+                .map(|until| format!(" until {}", local_time(until)))
+                .unwrap_or_default()
+        };
+        let what = match event {
+            Event::Claim(_) => "claimed the room".to_owned(),
+            Event::Role { account, role, .. } => match role.as_str() {
+                "none" => format!("took {}'s role away", self.nick(account)),
+                role => format!("made {} {}", self.nick(account), clean(role)),
+            },
+            Event::Kick { nick, reason, .. } => {
+                format!("kicked {}{}", self.nick(nick), why(reason))
+            }
+            Event::Ban(sanction) => format!(
+                "banned {}{}{}",
+                subject(sanction),
+                until(sanction),
+                why(&sanction.reason)
+            ),
+            Event::Unban(sanction) => format!("unbanned {}", subject(sanction)),
+            Event::Mute(sanction) => format!(
+                "muted {}{}{}",
+                subject(sanction),
+                until(sanction),
+                why(&sanction.reason)
+            ),
+            Event::Unmute(sanction) => format!("unmuted {}", subject(sanction)),
+            Event::Flags { flags, .. } => {
+                let on: Vec<&str> = [
+                    (flags.invite_only, "invite-only"),
+                    (flags.moderated, "moderated"),
+                    (flags.topic_lock, "topic lock"),
+                    (flags.accounts_only, "accounts only"),
+                ]
+                .into_iter()
+                .filter_map(|(set, name)| set.then_some(name))
+                .collect();
+                match on.as_slice() {
+                    [] => "cleared the room's flags".to_owned(),
+                    on => format!("set the room's flags: {}", on.join(", ")),
+                }
+            }
+            _ => return None,
+        };
+        Some(format!(
+            "{} {} {} {}",
+            local_time(&action.ts),
+            self.room(&action.room),
+            self.nick(&action.by),
+            what
+        ))
     }
 
     /// Any room or private event, a history item among them; `None` for the

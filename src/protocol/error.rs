@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::epoch::Epoch;
 
-/// Every error code of protocol 1.1, as the `code` field of an `error` frame
+/// Every error code of protocol 1.2, as the `code` field of an `error` frame
 /// carries it. A client that may meet a newer server reads codes as
 /// [`OrUnknown<ErrorCode>`](super::incoming::OrUnknown).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -38,11 +38,27 @@ pub enum ErrorCode {
     TooManyConnections,
     /// 1.1: a password tried during the address's back-off; `bye` follows.
     AuthThrottled,
+    /// 1.2: the nick is an account; log in with `account_password`.
+    NickRegistered,
+    /// 1.2: the request needs a logged-in connection.
+    NeedsAccount,
+    /// 1.2: the requester's role (or the room's flags) does not allow it.
+    NotPermitted,
+    /// 1.2: the requester is banned from the room.
+    Banned,
+    /// 1.2: the requester is muted in the room.
+    Muted,
+    /// 1.2: the room is invite-only and the requester has no invite.
+    InviteOnly,
+    /// 1.2: no account has that name.
+    NoSuchAccount,
+    /// 1.2: a password shorter than 8 or longer than 1024 bytes.
+    WeakPassword,
 }
 
 impl ErrorCode {
     /// Every code, in the order the protocol lists them.
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 28] = [
         ErrorCode::BadFrame,
         ErrorCode::LineTooLong,
         ErrorCode::BadRequest,
@@ -63,6 +79,14 @@ impl ErrorCode {
         ErrorCode::EpochChanged,
         ErrorCode::TooManyConnections,
         ErrorCode::AuthThrottled,
+        ErrorCode::NickRegistered,
+        ErrorCode::NeedsAccount,
+        ErrorCode::NotPermitted,
+        ErrorCode::Banned,
+        ErrorCode::Muted,
+        ErrorCode::InviteOnly,
+        ErrorCode::NoSuchAccount,
+        ErrorCode::WeakPassword,
     ];
 
     /// The code as the wire spells it.
@@ -88,6 +112,14 @@ impl ErrorCode {
             ErrorCode::EpochChanged => "epoch_changed",
             ErrorCode::TooManyConnections => "too_many_connections",
             ErrorCode::AuthThrottled => "auth_throttled",
+            ErrorCode::NickRegistered => "nick_registered",
+            ErrorCode::NeedsAccount => "needs_account",
+            ErrorCode::NotPermitted => "not_permitted",
+            ErrorCode::Banned => "banned",
+            ErrorCode::Muted => "muted",
+            ErrorCode::InviteOnly => "invite_only",
+            ErrorCode::NoSuchAccount => "no_such_account",
+            ErrorCode::WeakPassword => "weak_password",
         }
     }
 }
@@ -150,6 +182,22 @@ pub enum ProtocolError {
     TooManyConnections { max: usize },
     #[error("too many failed passwords from your address; try again in {wait_secs}s")]
     AuthThrottled { wait_secs: u64 },
+    #[error("nick {0} is a registered account; log in with its password or choose another nick")]
+    NickRegistered(String),
+    #[error("{0}")]
+    NeedsAccount(String),
+    #[error("{0}")]
+    NotPermitted(String),
+    #[error("{0}")]
+    Banned(String),
+    #[error("{0}")]
+    Muted(String),
+    #[error("{0} is invite-only; ask one of its operators for an invite")]
+    InviteOnly(String),
+    #[error("no such account: {0}")]
+    NoSuchAccount(String),
+    #[error("{0}")]
+    WeakPassword(String),
 }
 
 impl ProtocolError {
@@ -183,6 +231,14 @@ impl ProtocolError {
             ProtocolError::EpochChanged { .. } => ErrorCode::EpochChanged,
             ProtocolError::TooManyConnections { .. } => ErrorCode::TooManyConnections,
             ProtocolError::AuthThrottled { .. } => ErrorCode::AuthThrottled,
+            ProtocolError::NickRegistered(_) => ErrorCode::NickRegistered,
+            ProtocolError::NeedsAccount(_) => ErrorCode::NeedsAccount,
+            ProtocolError::NotPermitted(_) => ErrorCode::NotPermitted,
+            ProtocolError::Banned(_) => ErrorCode::Banned,
+            ProtocolError::Muted(_) => ErrorCode::Muted,
+            ProtocolError::InviteOnly(_) => ErrorCode::InviteOnly,
+            ProtocolError::NoSuchAccount(_) => ErrorCode::NoSuchAccount,
+            ProtocolError::WeakPassword(_) => ErrorCode::WeakPassword,
         }
     }
 }
@@ -229,6 +285,14 @@ mod tests {
             ProtocolError::EpochChanged { current: epoch },
             ProtocolError::TooManyConnections { max: 1 },
             ProtocolError::AuthThrottled { wait_secs: 1 },
+            ProtocolError::NickRegistered("x".into()),
+            ProtocolError::NeedsAccount("x".into()),
+            ProtocolError::NotPermitted("x".into()),
+            ProtocolError::Banned("x".into()),
+            ProtocolError::Muted("x".into()),
+            ProtocolError::InviteOnly("x".into()),
+            ProtocolError::NoSuchAccount("x".into()),
+            ProtocolError::WeakPassword("x".into()),
         ];
         let codes: std::collections::HashSet<_> =
             errors.iter().map(ProtocolError::error_code).collect();

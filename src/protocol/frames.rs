@@ -10,6 +10,7 @@ use serde_json::value::RawValue;
 
 use super::epoch::Epoch;
 use super::error::ProtocolError;
+use super::moderation::RoomFlags;
 use super::names::{Nick, RoomName};
 use super::request::RequestId;
 
@@ -129,13 +130,86 @@ pub enum Event {
     Bye {
         reason: String,
     },
+    /// 1.2 room events: moderation, numbered and kept like messages.
+    Claim(RoomAction),
+    Role {
+        #[serde(flatten)]
+        action: RoomAction,
+        account: Nick,
+        /// `none` when the role was taken away.
+        role: String,
+    },
+    Kick {
+        #[serde(flatten)]
+        action: RoomAction,
+        nick: Nick,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    Ban(Sanction),
+    Unban(Sanction),
+    Mute(Sanction),
+    Unmute(Sanction),
+    Flags {
+        #[serde(flatten)]
+        action: RoomAction,
+        #[serde(flatten)]
+        flags: RoomFlags,
+    },
+    /// 1.2: to the invitee only; not a room event (no seq).
+    Invite {
+        room: RoomName,
+        by: Nick,
+        ts: String,
+    },
+}
+
+/// What every moderation event carries: where, its place, when, and who.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomAction {
+    pub room: RoomName,
+    pub seq: u64,
+    pub ts: String,
+    pub by: Nick,
+}
+
+/// A ban, unban, mute or unmute event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sanction {
+    #[serde(flatten)]
+    pub action: RoomAction,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<Nick>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nick: Option<Nick>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When a ban or mute with a duration ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
 }
 
 impl Event {
     /// The `type` of every event this build knows.
-    pub const KINDS: [&'static str; 8] = [
-        "message", "join", "leave", "nick", "topic", "typing", "ping", "bye",
+    pub const KINDS: [&'static str; 17] = [
+        "message", "join", "leave", "nick", "topic", "typing", "ping", "bye", "claim", "role",
+        "kick", "ban", "unban", "mute", "unmute", "flags", "invite",
     ];
+
+    /// The moderation part of a 1.2 room event.
+    pub fn room_action(&self) -> Option<&RoomAction> {
+        match self {
+            Event::Claim(action)
+            | Event::Role { action, .. }
+            | Event::Kick { action, .. }
+            | Event::Flags { action, .. } => Some(action),
+            Event::Ban(sanction)
+            | Event::Unban(sanction)
+            | Event::Mute(sanction)
+            | Event::Unmute(sanction) => Some(&sanction.action),
+            _ => None,
+        }
+    }
 
     pub fn encode(&self) -> Frame {
         encode(self)
@@ -241,6 +315,9 @@ pub struct HelloOk {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub motd: Option<String>,
     pub limits: AdvertisedLimits,
+    /// The account the connection is logged in to (1.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<Nick>,
 }
 
 /// `join` response payload.
@@ -307,6 +384,13 @@ pub struct WhoOk {
     pub members: Vec<Nick>,
 }
 
+/// `who` response payload with `detail` (1.2).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WhoDetailOk {
+    pub room: RoomName,
+    pub members: Vec<super::moderation::MemberDetail>,
+}
+
 /// `history` response payload.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HistoryOk {
@@ -324,6 +408,42 @@ pub struct Empty {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn moderation_events_are_flat_objects_that_read_back() {
+        let action = || RoomAction {
+            room: RoomName::parse("ops").unwrap(),
+            seq: 7,
+            ts: "2026-11-21T10:15:30.123Z".into(),
+            by: Nick::parse("alice").unwrap(),
+        };
+        let ban = Event::Ban(Sanction {
+            action: action(),
+            account: Some(Nick::parse("bob").unwrap()),
+            nick: None,
+            reason: Some("spam".into()),
+            until: None,
+        });
+        let frame = ban.encode();
+        assert_eq!(
+            frame.get(),
+            r#"{"type":"ban","room":"ops","seq":7,"ts":"2026-11-21T10:15:30.123Z","by":"alice","account":"bob","reason":"spam"}"#
+        );
+        assert_eq!(serde_json::from_str::<Event>(frame.get()).unwrap(), ban);
+        let flags = Event::Flags {
+            action: action(),
+            flags: RoomFlags {
+                moderated: true,
+                ..RoomFlags::default()
+            },
+        };
+        let frame = flags.encode();
+        assert!(frame
+            .get()
+            .contains(r#""by":"alice","invite_only":false,"moderated":true"#));
+        assert_eq!(serde_json::from_str::<Event>(frame.get()).unwrap(), flags);
+        assert_eq!(flags.room_action().map(|a| a.seq), Some(7));
+    }
 
     #[test]
     fn responses_put_type_and_id_first() {

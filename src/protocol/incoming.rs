@@ -8,7 +8,8 @@
 //! more lenient than the server is strict, and the few types of its own here
 //! exist for that: a newer server may add event types, error codes, bye reasons
 //! and fields (unknown ones are kept, never an error), an older one leaves out
-//! 1.1's `epoch`, and history items may one day be events other than messages.
+//! 1.1's `epoch`, and history items may be events other than messages (1.2's moderation
+//! events, and whatever a newer server numbers).
 
 use serde::de::{DeserializeOwned, Deserializer, Error as _};
 use serde::{Deserialize, Serialize};
@@ -17,7 +18,10 @@ use serde_json::{Map, Value};
 use super::epoch::Epoch;
 use super::error::ErrorCode;
 use super::frames::{
-    ByeReason, Event, HelloOk, MessageOk, NickOk, RoomOk, RoomsOk, TopicOk, WhoOk,
+    ByeReason, Event, HelloOk, MessageOk, NickOk, RoomOk, RoomsOk, TopicOk, WhoDetailOk, WhoOk,
+};
+use super::moderation::{
+    AccountOk, AccountRequest, Extended, FlagsOk, InviteOk, ModRequest, ModerationOk,
 };
 use super::names::{Nick, RoomName};
 use super::request::{Request, RequestId};
@@ -176,10 +180,20 @@ impl OkFrame {
             Request::Nick { .. } => Reply::Nick(self.payload()?),
             Request::Topic { .. } => Reply::Topic(self.payload()?),
             Request::Rooms { .. } => Reply::Rooms(self.payload()?),
-            Request::Who { .. } => Reply::Who(self.payload()?),
+            Request::Who { detail: false, .. } => Reply::Who(self.payload()?),
+            Request::Who { detail: true, .. } => Reply::WhoDetail(self.payload()?),
             Request::History { .. } => Reply::History(self.payload()?),
             Request::Ping => Reply::Ping,
             Request::Quit { .. } => Reply::Quit,
+            Request::Extended(extended) => match extended {
+                Extended::Account(AccountRequest::Register { .. }) => {
+                    Reply::Account(self.payload()?)
+                }
+                Extended::Moderate(ModRequest::Flags { .. }) => Reply::Flags(self.payload()?),
+                Extended::Moderate(ModRequest::Invite { .. }) => Reply::Invite(self.payload()?),
+                Extended::Moderate(_) => Reply::Moderation(self.payload()?),
+                Extended::Account(_) | Extended::Operator(_) => Reply::Done,
+            },
         })
     }
 
@@ -205,9 +219,18 @@ pub enum Reply {
     Topic(TopicOk),
     Rooms(RoomsOk),
     Who(WhoOk),
+    WhoDetail(WhoDetailOk),
     History(HistoryAnswer),
     Ping,
     Quit,
+    /// 1.2: `register`.
+    Account(AccountOk),
+    /// 1.2: a moderation request that may have become a room event.
+    Moderation(ModerationOk),
+    Flags(FlagsOk),
+    Invite(InviteOk),
+    /// 1.2: `set_password`, `drop_account`, `kill`, `suspend`, `unsuspend`.
+    Done,
 }
 
 /// A `join` answer as a client reads it. The server's [`JoinOk`](super::frames::JoinOk)
@@ -304,7 +327,8 @@ impl ServerEvent {
                 Event::Join { room, .. } | Event::Leave { room, .. } | Event::Topic { room, .. },
             ) => Some(room.clone()),
             ServerEvent::Known(Event::Typing { room, .. }) => room.clone(),
-            ServerEvent::Known(Event::Nick { .. } | Event::Ping | Event::Bye { .. }) => None,
+            ServerEvent::Known(Event::Invite { room, .. }) => Some(room.clone()),
+            ServerEvent::Known(event) => event.room_action().map(|action| action.room.clone()),
             ServerEvent::Unknown(event) => event
                 .fields
                 .get("room")
@@ -318,7 +342,7 @@ impl ServerEvent {
     pub fn seq(&self) -> Option<u64> {
         match self {
             ServerEvent::Known(Event::Message(message)) => message.seq,
-            ServerEvent::Known(_) => None,
+            ServerEvent::Known(event) => event.room_action().map(|action| action.seq),
             ServerEvent::Unknown(event) => event.fields.get("seq").and_then(Value::as_u64),
         }
     }
@@ -336,8 +360,10 @@ mod tests {
     use super::*;
     use crate::protocol::error::ProtocolError;
     use crate::protocol::frames::{
-        self, AdvertisedLimits, Empty, HistoryOk, JoinOk, Message, RoomSummary,
+        self, AdvertisedLimits, Empty, HistoryOk, JoinOk, Message, RoomAction, RoomSummary,
+        Sanction,
     };
+    use crate::protocol::moderation::RoomFlags;
     use crate::protocol::request::{HistoryPage, Target};
 
     fn nick(name: &str) -> Nick {
@@ -346,6 +372,25 @@ mod tests {
 
     fn room(name: &str) -> RoomName {
         RoomName::parse(name).unwrap()
+    }
+
+    fn action(seq: u64) -> RoomAction {
+        RoomAction {
+            room: room("ops"),
+            seq,
+            ts: "t".into(),
+            by: nick("carol"),
+        }
+    }
+
+    fn sanction(seq: u64) -> Sanction {
+        Sanction {
+            action: action(seq),
+            account: Some(nick("bob")),
+            nick: None,
+            reason: Some("spam".into()),
+            until: Some("u".into()),
+        }
     }
 
     fn message(seq: u64, text: &str) -> Message {
@@ -416,6 +461,33 @@ mod tests {
             Event::Bye {
                 reason: ByeReason::Shutdown.as_str().into(),
             },
+            Event::Claim(action(1)),
+            Event::Role {
+                action: action(2),
+                account: nick("bob"),
+                role: "op".into(),
+            },
+            Event::Kick {
+                action: action(3),
+                nick: nick("bob"),
+                reason: Some("spam".into()),
+            },
+            Event::Ban(sanction(4)),
+            Event::Unban(sanction(5)),
+            Event::Mute(sanction(6)),
+            Event::Unmute(sanction(7)),
+            Event::Flags {
+                action: action(8),
+                flags: RoomFlags {
+                    invite_only: true,
+                    ..RoomFlags::default()
+                },
+            },
+            Event::Invite {
+                room: room("ops"),
+                by: nick("carol"),
+                ts: "t".into(),
+            },
         ];
         for event in &events {
             match event {
@@ -426,7 +498,16 @@ mod tests {
                 | Event::Topic { .. }
                 | Event::Typing { .. }
                 | Event::Ping
-                | Event::Bye { .. } => {}
+                | Event::Bye { .. }
+                | Event::Claim(_)
+                | Event::Role { .. }
+                | Event::Kick { .. }
+                | Event::Ban(_)
+                | Event::Unban(_)
+                | Event::Mute(_)
+                | Event::Unmute(_)
+                | Event::Flags { .. }
+                | Event::Invite { .. } => {}
             }
         }
         events
@@ -452,7 +533,7 @@ mod tests {
             );
         }
         assert_eq!(kinds.len(), Event::KINDS.len(), "an event kind is untested");
-        assert_eq!(events.len(), 11);
+        assert_eq!(events.len(), 20);
     }
 
     #[test]
@@ -467,7 +548,7 @@ mod tests {
 
     #[test]
     fn unknown_events_are_kept_with_their_room_and_seq() {
-        let line = r#"{"type":"kick","room":"ops","seq":7,"ts":"t","by":"alice","nick":"bob"}"#;
+        let line = r#"{"type":"redact","room":"ops","seq":7,"ts":"t","by":"alice","nick":"bob"}"#;
         let Ok(ServerFrame::Event(event)) = ServerFrame::parse(line) else {
             panic!("not an event");
         };
@@ -476,7 +557,7 @@ mod tests {
         let ServerEvent::Unknown(unknown) = event else {
             panic!("known?");
         };
-        assert_eq!(unknown.kind, "kick");
+        assert_eq!(unknown.kind, "redact");
         assert_eq!(unknown.fields["by"], "alice");
         assert!(!unknown.fields.contains_key("type"));
     }
@@ -525,12 +606,12 @@ mod tests {
 
     #[test]
     fn codes_and_reasons_from_a_newer_server_are_kept() {
-        let line = r#"{"type":"error","code":"banned","message":"you are banned"}"#;
+        let line = r#"{"type":"error","code":"frozen","message":"you are frozen"}"#;
         let Ok(ServerFrame::Error(error)) = ServerFrame::parse(line) else {
             panic!("not an error");
         };
-        assert_eq!(error.code, OrUnknown::Unknown("banned".into()));
-        assert_eq!(error.code.as_str(), "banned");
+        assert_eq!(error.code, OrUnknown::Unknown("frozen".into()));
+        assert_eq!(error.code.as_str(), "frozen");
         assert_eq!(error.id, None);
         for reason in ByeReason::ALL {
             assert_eq!(OrUnknown::parse(reason.as_str()), OrUnknown::Known(reason));
@@ -621,12 +702,14 @@ mod tests {
                     history_max: 4,
                     max_page_bytes: Some(5),
                 },
+                account: None,
             },
         );
         let hello = Request::Hello {
             nick: nick("alice"),
             password: None,
             client: None,
+            account_password: None,
         };
         let Reply::Hello(ok) = reply_to(&frame, &hello) else {
             panic!("not a hello answer");
@@ -701,6 +784,11 @@ mod tests {
         let Ok(ServerFrame::Ok(ok)) = ServerFrame::parse(r#"{"type":"ok","id":1}"#) else {
             panic!("not an ok");
         };
-        assert!(ok.reply(&Request::Who { room: room("ops") }).is_err());
+        assert!(ok
+            .reply(&Request::Who {
+                room: room("ops"),
+                detail: false
+            })
+            .is_err());
     }
 }

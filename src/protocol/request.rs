@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use super::epoch::Epoch;
 use super::error::ProtocolError;
+use super::moderation::{self, Extended};
 use super::names::{check_reason, check_text, check_topic, Nick, RoomName};
 
 /// Longest string `id`, in bytes.
@@ -46,6 +47,8 @@ pub enum Request {
         nick: Nick,
         password: Option<String>,
         client: Option<String>,
+        /// Logs in to the account `nick` (protocol 1.2).
+        account_password: Option<String>,
     },
     Join {
         room: RoomName,
@@ -82,6 +85,8 @@ pub enum Request {
     },
     Who {
         room: RoomName,
+        /// Members as objects with their account and role (protocol 1.2).
+        detail: bool,
     },
     History {
         room: RoomName,
@@ -94,6 +99,8 @@ pub enum Request {
     Quit {
         reason: Option<String>,
     },
+    /// Accounts, moderation and server operators (protocol 1.2).
+    Extended(Extended),
 }
 
 impl Request {
@@ -112,6 +119,7 @@ impl Request {
             Request::History { .. } => "history",
             Request::Ping => "ping",
             Request::Quit { .. } => "quit",
+            Request::Extended(extended) => extended.kind(),
         }
     }
 
@@ -136,6 +144,7 @@ impl Request {
                 nick,
                 password,
                 client,
+                account_password,
             } => {
                 put("nick", nick.as_str().into());
                 if let Some(password) = password {
@@ -143,6 +152,9 @@ impl Request {
                 }
                 if let Some(client) = client {
                     put("client", client.as_str().into());
+                }
+                if let Some(account_password) = account_password {
+                    put("account_password", account_password.as_str().into());
                 }
             }
             Request::Join {
@@ -188,7 +200,12 @@ impl Request {
                 put("room", room.as_str().into());
                 put("topic", topic.as_str().into());
             }
-            Request::Who { room } => put("room", room.as_str().into()),
+            Request::Who { room, detail } => {
+                put("room", room.as_str().into());
+                if *detail {
+                    put("detail", true.into());
+                }
+            }
             Request::Rooms { after, limit } => {
                 if let Some(after) = after {
                     put("after", after.as_str().into());
@@ -222,6 +239,7 @@ impl Request {
                 }
             }
             Request::Ping => {}
+            Request::Extended(extended) => extended.put_fields(&mut put),
         }
         Value::Object(object).to_string()
     }
@@ -337,10 +355,12 @@ fn parse_request(
             let nick = fields.string("nick")?;
             let password = fields.opt_string("password")?;
             let client = fields.opt_string("client")?;
+            let account_password = fields.opt_string("account_password")?;
             Ok(Request::Hello {
                 nick: Nick::parse(nick)?,
                 password: password.map(str::to_owned),
                 client: client.map(str::to_owned),
+                account_password: account_password.map(str::to_owned),
             })
         }
         "join" => {
@@ -404,9 +424,14 @@ fn parse_request(
                 limit,
             })
         }
-        "who" => Ok(Request::Who {
-            room: RoomName::parse(fields.string("room")?)?,
-        }),
+        "who" => {
+            let room = fields.string("room")?;
+            let detail = fields.opt_bool("detail")?.unwrap_or(false);
+            Ok(Request::Who {
+                room: RoomName::parse(room)?,
+                detail,
+            })
+        }
         "history" => {
             let room = fields.string("room")?;
             let page = match (fields.opt_count("before")?, fields.opt_count("after")?) {
@@ -433,7 +458,10 @@ fn parse_request(
                 reason: parse_reason(reason)?,
             })
         }
-        other => Err(ProtocolError::UnknownType(other.to_owned())),
+        other => match moderation::parse(other, fields) {
+            Some(extended) => extended.map(Request::Extended),
+            None => Err(ProtocolError::UnknownType(other.to_owned())),
+        },
     }
 }
 
@@ -468,19 +496,19 @@ impl RawTarget<'_> {
 }
 
 /// Typed access to a request's fields, where `null` counts as absent.
-struct Fields<'a>(&'a Map<String, Value>);
+pub(super) struct Fields<'a>(&'a Map<String, Value>);
 
 impl<'a> Fields<'a> {
     fn get(&self, key: &str) -> Option<&'a Value> {
         self.0.get(key).filter(|value| !value.is_null())
     }
 
-    fn string(&self, key: &str) -> Result<&'a str, ProtocolError> {
+    pub(super) fn string(&self, key: &str) -> Result<&'a str, ProtocolError> {
         self.opt_string(key)?
             .ok_or_else(|| ProtocolError::BadRequest(format!("`{key}` is required")))
     }
 
-    fn opt_string(&self, key: &str) -> Result<Option<&'a str>, ProtocolError> {
+    pub(super) fn opt_string(&self, key: &str) -> Result<Option<&'a str>, ProtocolError> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
@@ -490,7 +518,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn opt_bool(&self, key: &str) -> Result<Option<bool>, ProtocolError> {
+    pub(super) fn opt_bool(&self, key: &str) -> Result<Option<bool>, ProtocolError> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
@@ -500,7 +528,7 @@ impl<'a> Fields<'a> {
         }
     }
 
-    fn opt_count(&self, key: &str) -> Result<Option<u64>, ProtocolError> {
+    pub(super) fn opt_count(&self, key: &str) -> Result<Option<u64>, ProtocolError> {
         match self.get(key) {
             None => Ok(None),
             Some(Value::Number(n)) if n.is_u64() => Ok(n.as_u64()),
@@ -537,6 +565,7 @@ mod tests {
                 nick: nick(),
                 password: Some("pw".into()),
                 client: Some("confab".into()),
+                account_password: Some("hunter22".into()),
             },
             Request::Join {
                 room: room(),
@@ -570,7 +599,10 @@ mod tests {
                 after: Some(room()),
                 limit: Some(0),
             },
-            Request::Who { room: room() },
+            Request::Who {
+                room: room(),
+                detail: true,
+            },
             Request::History {
                 room: room(),
                 page: HistoryPage::Before(3),

@@ -453,6 +453,7 @@ impl Session {
                     nick,
                     password,
                     client,
+                    account_password: _,
                 } => self.hello(nick, password, client, id),
                 Request::Ping => Reply::ok(id, Empty {}),
                 Request::Quit { reason } => Ok(quit(id, reason)),
@@ -611,7 +612,7 @@ impl Session {
                 let (rooms, more) = hub.rooms(after.as_ref(), limit.min(limits.history_max), bytes);
                 Reply::ok(id, RoomsOk { rooms, more })
             }
-            Request::Who { room } => {
+            Request::Who { room, detail: _ } => {
                 let members = hub
                     .members(&room)
                     .ok_or_else(|| ProtocolError::NoSuchRoom(room.to_string()))?;
@@ -625,6 +626,7 @@ impl Session {
             } => self.history(room, page, limit, epoch, id).await,
             Request::Ping => Reply::ok(id, Empty {}),
             Request::Quit { reason } => Ok(quit(id, reason)),
+            Request::Extended(_) => Err(ProtocolError::NotPermitted("not yet".into())),
         }
     }
 
@@ -677,6 +679,7 @@ impl Session {
                     history_max: limits.history_max,
                     max_page_bytes: Some(limits.max_page_bytes),
                 },
+                account: None,
             },
         );
         self.settings = settings;

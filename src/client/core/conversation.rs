@@ -367,6 +367,7 @@ impl Chat {
                 nick: self.nick.clone(),
                 password: self.options.settings.password.clone(),
                 client: Some(format!("confab/{}", env!("CARGO_PKG_VERSION"))),
+                account_password: None,
             },
             origin: Origin::Setup,
             retries: 0,

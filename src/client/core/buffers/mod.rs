@@ -541,7 +541,21 @@ impl Buffers {
             ServerEvent::Known(Event::Typing { .. } | Event::Ping | Event::Bye { .. }) => {
                 return false
             }
-            ServerEvent::Known(Event::Message(_)) | ServerEvent::Unknown(_) => {}
+            // Whoever is kicked or banned is out of the room: the event is
+            // their departure (no `leave` follows).
+            ServerEvent::Known(Event::Kick { action, nick, .. }) => {
+                self.with_room(&action.room, |buffer| {
+                    buffer.remove_member(nick);
+                });
+            }
+            ServerEvent::Known(Event::Ban(sanction)) => {
+                if let Some(nick) = sanction.account.as_ref().or(sanction.nick.as_ref()) {
+                    self.with_room(&sanction.action.room, |buffer| {
+                        buffer.remove_member(nick);
+                    });
+                }
+            }
+            ServerEvent::Known(_) | ServerEvent::Unknown(_) => {}
         }
         let index = event
             .room()
@@ -927,7 +941,8 @@ fn event_ts(event: &ServerEvent) -> Option<String> {
             | Event::Topic { ts, .. },
         ) => Some(ts.clone()),
         ServerEvent::Known(Event::Message(message)) => Some(message.ts.clone()),
-        ServerEvent::Known(Event::Typing { .. } | Event::Ping | Event::Bye { .. }) => None,
+        ServerEvent::Known(Event::Invite { ts, .. }) => Some(ts.clone()),
+        ServerEvent::Known(event) => event.room_action().map(|action| action.ts.clone()),
         ServerEvent::Unknown(unknown) => unknown
             .fields
             .get("ts")
