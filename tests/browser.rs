@@ -3,7 +3,10 @@
 //! WebSocket listener on loopback. What one says, the others see with the
 //! same `seq`; text full of HTML and script shows as that text; a page
 //! reloaded while others talk catches up on what it missed, without a gap;
-//! and a private message waits, counted, beside the room being read.
+//! and a private message waits, counted, beside the room being read. With
+//! protocol 1.2: moderation shows as dimmed room events in seq order (and a
+//! ban of the page's own user takes it out of the room), and a registered
+//! nick signs in with its password and moderates with slash commands.
 //!
 //! Needs `chromedriver` and Chromium (Debian's `chromium-driver` and
 //! `chromium`, which `.ci/run` installs).
@@ -12,6 +15,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
+use common::accounts::{account, accounts_table, PASSWORD};
 use common::{registered, Browser, Chromedriver, Client, ShownMessage, TestServer};
 use serde_json::{json, Value};
 
@@ -339,4 +343,209 @@ async fn say_while_bob_rejoins(client: &mut Client, texts: &[&str]) -> (Vec<u64>
         client.label
     );
     (seqs, missed.unwrap_or(texts.len()))
+}
+
+/// The web listener with open registration (`[accounts]`).
+fn accounts_config() -> String {
+    format!("{WEB_LISTENER}{}", accounts_table("open", &[]))
+}
+
+/// Every `#messages` row with a `data-seq` (messages and room events), in
+/// page order, as `{seq, text, event}`: `event` is the room event's type,
+/// `null` for a message.
+const SEQ_ROWS_SCRIPT: &str = "
+    const seqRows = () => Array.from(document.querySelectorAll('#messages [data-seq]')).map(row => ({
+        seq: Number(row.getAttribute('data-seq')),
+        text: (row.querySelector('.text') || row).textContent,
+        event: row.classList.contains('room-event') ? row.getAttribute('data-type') : null,
+    }));";
+
+/// Waits until `#messages` shows a room event (a dimmed row with its seq)
+/// whose text holds `needle`; returns its `{seq, text, event}`.
+async fn wait_for_room_event(browser: &Browser, needle: &str) -> Value {
+    let wanted = serde_json::to_string(needle).expect("serialize needle");
+    browser
+        .wait_until(
+            &format!("#messages showing a room event {needle:?}"),
+            &format!(
+                "{SEQ_ROWS_SCRIPT}
+                 return seqRows().find(r => r.event !== null && r.text.includes({wanted})) ?? null;"
+            ),
+        )
+        .await
+}
+
+/// The seqs of every `#messages` row that has one, in page order.
+async fn shown_seqs(browser: &Browser) -> Vec<u64> {
+    let rows = browser
+        .run(&format!("{SEQ_ROWS_SCRIPT} return seqRows().map(r => r.seq);"))
+        .await
+        .unwrap_or_else(|e| panic!("{}: reading #messages failed: {e}", browser.label));
+    serde_json::from_value(rows.clone())
+        .unwrap_or_else(|e| panic!("{}: seqs {rows} unreadable: {e}", browser.label))
+}
+
+/// alice (a terminal-protocol client with an account) claims the room and
+/// talks before bob opens the page: his join's history shows the claim as a
+/// dimmed room event with its seq, before the message. Then she bans bob:
+/// (after an invitation to another room, which shows where he is) his page
+/// shows the ban in its place, says he was banned, and treats the
+/// room as left (crossed out, no members, not in what a reload rejoins);
+/// the seqs shown have no gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moderation_shows_as_room_events_and_a_ban_takes_the_page_out() {
+    let server = TestServer::start(&accounts_config()).await;
+    let url = format!("http://127.0.0.1:{}/", server.addrs[1].port());
+    let mut alice = account(&server, "alice").await;
+    alice.join(ROOM).await;
+    let (claim, _) = alice
+        .moderate(json!({"type": "claim", "room": ROOM}))
+        .await;
+    let (said, _) = alice.say(ROOM, "welcome, this room is moderated now").await;
+
+    let driver = Chromedriver::start().await;
+    let bob = driver.browser("bob").await;
+    bob.goto(&url).await;
+    bob.sign_in("bob").await;
+    bob.join(ROOM).await;
+    wait_for_event(&mut alice, "bob's join", |f| {
+        f["type"] == "join" && f["room"] == ROOM && f["nick"] == "bob"
+    })
+    .await;
+
+    let shown = wait_for_room_event(&bob, "alice claimed the room").await;
+    assert_eq!(shown["seq"], claim["seq"], "bob: the claim's data-seq: {shown}");
+    assert_eq!(shown["event"], "claim", "bob: {shown}");
+    let message = bob
+        .wait_for_room_message("welcome, this room is moderated now")
+        .await;
+    assert_eq!(Some(message.seq()), said["seq"].as_u64(), "bob: {message:?}");
+
+    // An invitation is no room event: it shows where bob is, with the way in.
+    alice.join("ops").await;
+    alice.moderate(json!({"type": "claim", "room": "ops"})).await;
+    let ok = alice
+        .request(json!({"type": "invite", "room": "ops", "nick": "bob"}))
+        .await;
+    assert_eq!(ok["type"], "ok", "alice: invite: {ok}");
+    bob.wait_text("#messages", "alice invited you to #ops (/join ops)")
+        .await;
+
+    let (ban, _) = alice
+        .moderate(json!({"type": "ban", "room": ROOM, "nick": "bob", "reason": "spam", "duration": 3600}))
+        .await;
+    let shown = wait_for_room_event(&bob, "alice banned bob").await;
+    assert_eq!(shown["seq"], ban["seq"], "bob: the ban's data-seq: {shown}");
+    let text = shown["text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains(" until ") && text.ends_with(": spam"),
+        "bob: the ban's line: {text:?}"
+    );
+    bob.wait_text("#messages", "you were banned from #general by alice")
+        .await;
+    bob.wait_until(
+        "#rooms showing general as left",
+        "return document.querySelector('#rooms li.room.parted[data-room=\"general\"]') !== null;",
+    )
+    .await;
+    let members = bob
+        .run("return document.querySelectorAll('#members li').length;")
+        .await
+        .unwrap_or_else(|e| panic!("bob: reading #members: {e}"));
+    assert_eq!(members, json!(0), "bob: #members of a room he was banned from");
+    // A reconnect or a reload rejoins only the rooms in the session.
+    let rejoins = bob
+        .run(
+            "const session = JSON.parse(sessionStorage.getItem('confab.session') || '{}');
+             return (session.rooms || []).map(r => r.room);",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("bob: reading the session: {e}"));
+    assert_eq!(rejoins, json!([]), "bob: rooms a reconnect would rejoin");
+
+    let seqs = shown_seqs(&bob).await;
+    let first = claim["seq"].as_u64().expect("the claim's seq");
+    let last = ban["seq"].as_u64().expect("the ban's seq");
+    assert_eq!(
+        seqs,
+        (first..=last).collect::<Vec<u64>>(),
+        "bob: the seqs shown, in page order"
+    );
+
+    bob.close().await;
+    server.shutdown().await;
+}
+
+/// alice's nick is an account: signing in without its password says so on
+/// the form, a wrong password is refused, the right one shows "logged in as
+/// alice". Her slash commands then claim the room, kick carol (a terminal
+/// client) with a reason, set flags and list the roles, each seen as carol
+/// sees it and as a room event in the page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registered_nick_signs_in_with_its_password_and_moderates() {
+    let server = TestServer::start(&accounts_config()).await;
+    let url = format!("http://127.0.0.1:{}/", server.addrs[1].port());
+    let mut registering = account(&server, "alice").await;
+    registering.quit().await;
+    let mut carol = registered(&server, "carol").await;
+    carol.join(ROOM).await;
+
+    let driver = Chromedriver::start().await;
+    let alice = driver.browser("alice").await;
+    alice.goto(&url).await;
+    alice.submit_sign_in("alice", "").await;
+    alice.wait_text("#signin-error", "This nick is registered").await;
+    alice.submit_sign_in("alice", "not the password").await;
+    alice.wait_text("#signin-error", "Wrong account password").await;
+    assert!(
+        alice.is_shown("#signin").await,
+        "alice: the form is gone after a wrong password"
+    );
+    alice.submit_sign_in("alice", PASSWORD).await;
+    alice.wait_text("#status", "logged in as alice").await;
+    let stored = alice
+        .run(
+            "return JSON.stringify(Object.assign({}, localStorage))
+                 + JSON.stringify(Object.assign({}, sessionStorage));",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("alice: reading storage: {e}"));
+    assert!(
+        !stored.as_str().unwrap_or_default().contains(PASSWORD),
+        "alice: the password is in the page's storage: {stored}"
+    );
+    alice.join(ROOM).await;
+
+    alice.enter_line("/claim").await;
+    let claim = wait_for_event(&mut carol, "alice's claim", |f| f["type"] == "claim").await;
+    assert_eq!(claim["by"], "alice", "carol: {claim}");
+    wait_for_room_event(&alice, "alice claimed the room").await;
+
+    alice.enter_line("/kick carol being rude").await;
+    let kick = wait_for_event(&mut carol, "her kick", |f| f["type"] == "kick").await;
+    assert_eq!(
+        (&kick["nick"], &kick["reason"]),
+        (&json!("carol"), &json!("being rude")),
+        "carol: {kick}"
+    );
+    wait_for_room_event(&alice, "alice kicked carol: being rude").await;
+    alice
+        .wait_until(
+            "#members without carol",
+            "return document.querySelector('#members li[data-nick=\"carol\"]') === null;",
+        )
+        .await;
+
+    alice.enter_line("/flags +i +moderated").await;
+    wait_for_room_event(&alice, "alice set the room's flags: invite-only, moderated").await;
+    alice.enter_line("/who").await;
+    alice.wait_text("#messages", "#general: 1 member: alice (owner)").await;
+    let error = alice
+        .run("return document.getElementById('error').textContent;")
+        .await
+        .unwrap_or_else(|e| panic!("alice: reading #error: {e}"));
+    assert_eq!(error, json!(""), "alice: an error was shown");
+
+    alice.close().await;
+    server.shutdown().await;
 }

@@ -82,7 +82,7 @@ async fn two_people_talk_through_openssl_s_client() {
 
 fn hello_ok(nick: &str) -> Value {
     json!({"type":"ok","nick":nick,"server":SERVER_NAME,"version":VERSION,
-           "protocol": "1.1",
+           "protocol": "1.2",
            "limits":{"max_line_bytes":16384,"max_text_bytes":4096,"max_rooms":64,"history_max":200,"max_page_bytes":262144}})
 }
 

@@ -17,7 +17,7 @@ async fn hello_answers_with_name_version_and_default_limits() {
         &c.recv().await,
         json!({
             "type": "ok", "id": "h1", "nick": "alice", "server": SERVER_NAME,
-            "version": VERSION, "protocol": "1.1", "limits": default_limits(),
+            "version": VERSION, "protocol": "1.2", "limits": default_limits(),
         }),
     );
     server.shutdown().await;
@@ -42,7 +42,7 @@ async fn hello_reports_configured_limits_and_motd() {
         &c.request(json!({"type": "hello", "nick": "Alice"})).await,
         json!({
             "type": "ok", "nick": "Alice", "server": "chat.example.test", "version": VERSION,
-            "protocol": "1.1",
+            "protocol": "1.2",
             "motd": "Welcome to the test server",
             "limits": {"max_line_bytes": 2048, "max_text_bytes": 1000, "max_rooms": 7, "history_max": 30, "max_page_bytes": 262144},
         }),
@@ -59,7 +59,7 @@ async fn hello_with_the_right_password_succeeds() {
             .await,
         json!({
             "type": "ok", "id": 1, "nick": "alice", "server": SERVER_NAME,
-            "version": VERSION, "protocol": "1.1", "limits": default_limits(),
+            "version": VERSION, "protocol": "1.2", "limits": default_limits(),
         }),
     );
     // Registered for real: a room request works.
@@ -149,7 +149,7 @@ async fn a_password_sent_to_a_server_without_one_is_ignored() {
             .await,
         json!({
             "type": "ok", "nick": "alice", "server": SERVER_NAME,
-            "version": VERSION, "protocol": "1.1", "limits": default_limits(),
+            "version": VERSION, "protocol": "1.2", "limits": default_limits(),
         }),
     );
     server.shutdown().await;

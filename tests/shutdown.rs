@@ -170,7 +170,7 @@ async fn signal_stops_the_binary_gracefully(signal: &str) {
         &alice
             .request(json!({"type": "hello", "nick": "alice"}))
             .await,
-        json!({"type": "ok", "nick": "alice", "server": "bin.test", "version": VERSION, "protocol": "1.1", "limits": default_limits()}),
+        json!({"type": "ok", "nick": "alice", "server": "bin.test", "version": VERSION, "protocol": "1.2", "limits": default_limits()}),
     );
     alice.join("lobby").await;
 

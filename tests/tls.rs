@@ -151,7 +151,7 @@ async fn the_plaintext_listener_speaks_the_same_protocol() {
         &plain
             .request(json!({"type": "hello", "nick": "script"}))
             .await,
-        json!({"type": "ok", "nick": "script", "server": SERVER_NAME, "version": VERSION, "protocol": "1.1", "limits": default_limits()}),
+        json!({"type": "ok", "nick": "script", "server": SERVER_NAME, "version": VERSION, "protocol": "1.2", "limits": default_limits()}),
     );
     assert_frame(
         &plain

@@ -43,12 +43,45 @@ const HELP = [
   ['/me TEXT', 'an action here, shown as "* you TEXT"'],
   ['/nick NEW', 'change your nick'],
   ['/topic [ROOM] [TEXT]', 'show the topic, or set it (/topic - clears it)'],
-  ['/who [ROOM]', 'list the members of ROOM (default: this room)'],
+  ['/who [ROOM]', 'list the members of ROOM (default: this room), with their roles'],
   ['/rooms', 'list the rooms on the server'],
   ['/quit [REASON]', 'leave every room and sign out'],
   ['/help', 'this list'],
   ['//TEXT', 'say a line that starts with /'],
+  ['Accounts', ''],
+  ['/register PASSWORD', 'make your nick an account and log in to it; next time, sign in with the password'],
+  ['Rooms', 'these take an optional #ROOM first (default: this room); account:NAME names an account'],
+  ['/claim [ROOM]', 'become the owner of a room nobody owns'],
+  ['/op NICK, /voice NICK', "give NICK's account a role"],
+  ['/deop NICK, /devoice NICK', "take NICK's role away"],
+  ['/kick NICK [REASON]', 'put NICK out of the room'],
+  ['/ban NICK [DURATION] [REASON]', 'keep NICK out (DURATION like 90s, 10m, 2h, 1d; default: until lifted)'],
+  ['/unban NICK', 'lift a ban'],
+  ['/mute NICK [DURATION] [REASON]', 'keep NICK from talking and setting the topic'],
+  ['/unmute NICK', 'lift a mute'],
+  ['/invite NICK', 'let NICK into an invite-only room, once'],
+  ['/flags [+i -m +t +a …]', "show the room's flags, or set (+) and clear (-) them: "
+    + 'i invite-only, m moderated, t topic lock, a accounts only'],
 ];
+
+/** The room events of moderation (protocol 1.2): each has the room's next seq. */
+const MODERATION_TYPES = new Set(['claim', 'role', 'kick', 'ban', 'unban', 'mute', 'unmute', 'flags']);
+
+/** The four room flags: wire name, the name shown, and the names /flags takes. */
+const FLAGS = [
+  { key: 'invite_only', shown: 'invite-only', names: ['i', 'invite', 'invite_only'] },
+  { key: 'moderated', shown: 'moderated', names: ['m', 'moderated'] },
+  { key: 'topic_lock', shown: 'topic lock', names: ['t', 'topic', 'topic_lock'] },
+  { key: 'accounts_only', shown: 'accounts only', names: ['a', 'accounts', 'accounts_only'] },
+];
+
+const FLAGS_USAGE = '/flags [#ROOM] [+FLAG|-FLAG …], FLAG one of i (invite_only), m (moderated), '
+  + 't (topic_lock), a (accounts_only)';
+
+const ROLE_COMMANDS = { op: 'op', voice: 'voice', deop: 'none', devoice: 'none' };
+
+const PASSWORD_MIN_BYTES = 8;
+const PASSWORD_MAX_BYTES = 1024;
 
 /* ------------------------------------------------------------- pure helpers */
 
@@ -157,6 +190,172 @@ function topicProblem(text) {
   return null;
 }
 
+/** Why the server would refuse TEXT as a moderation reason (one line, like a topic). */
+function reasonProblem(reason) {
+  const problem = topicProblem(reason);
+  return problem && problem.replace(/topic/g, 'reason');
+}
+
+/** Why the server would refuse PASSWORD as a new account password, or null. Never
+ * quotes it. */
+function passwordProblem(password) {
+  const n = utf8Length(password);
+  if (n < PASSWORD_MIN_BYTES || n > PASSWORD_MAX_BYTES) {
+    return `a password must be ${PASSWORD_MIN_BYTES} to ${PASSWORD_MAX_BYTES} bytes long (weak_password)`;
+  }
+  return null;
+}
+
+/** A ban's or mute's DURATION word (`90s`, `10m`, `2h`, `1d`, `1w`, or several, as
+ * `1h30m`) in seconds; null for a word that is not one (it then starts the reason);
+ * { error } for a duration of nothing. */
+function parseDuration(word) {
+  if (typeof word !== 'string' || !/^(\d+[smhdw])+$/i.test(word)) return null;
+  const unit = { s: 1, m: 60, h: 3600, d: 86400, w: 604800 };
+  let seconds = 0;
+  for (const [, n, u] of word.matchAll(/(\d+)([smhdw])/gi)) seconds += Number(n) * unit[u.toLowerCase()];
+  if (!Number.isSafeInteger(seconds)) return null;
+  if (seconds === 0) {
+    return { error: `a duration is at least 1s (${word}); leave it out for a ban or mute until lifted` };
+  }
+  return { seconds };
+}
+
+/** `account:NAME` without its prefix (in any case), or null for a plain word. */
+function stripAccount(word) {
+  const m = /^account:(.*)$/i.exec(word);
+  return m ? m[1] : null;
+}
+
+/** A ban's or mute's target as request fields: { account } for `account:NAME`, else
+ * { nick }; null when the name is no nick. */
+function subjectFields(word) {
+  const account = stripAccount(word);
+  const name = account !== null ? account : word;
+  if (!validNick(name)) return null;
+  return account !== null ? { account: name } : { nick: name };
+}
+
+/** `+i -moderated …` as flag fields ({ invite_only: true, moderated: false }), or null
+ * when a word is not a change of a known flag. */
+function parseFlagChanges(rest) {
+  const changes = {};
+  for (const word of rest.split(/\s+/).filter(Boolean)) {
+    const m = /^([+-])(.+)$/.exec(word);
+    if (!m) return null;
+    const name = asciiLower(m[2]).replace(/-/g, '_');
+    const flag = FLAGS.find((f) => f.names.includes(name));
+    if (!flag) return null;
+    changes[flag.key] = m[1] === '+';
+  }
+  return changes;
+}
+
+/** The names of the flags that are on in F (an event, or an ok's `flags`). */
+function flagNames(f) {
+  return FLAGS.filter((flag) => f && f[flag.key] === true).map((flag) => flag.shown);
+}
+
+/** Whether the server's `protocol` (as hello's ok says it) is at least MAJOR.MINOR. */
+function protocolAtLeast(protocol, major, minor) {
+  const m = typeof protocol === 'string' ? /^(\d+)\.(\d+)/.exec(protocol) : null;
+  if (!m) return false;
+  const [a, b] = [Number(m[1]), Number(m[2])];
+  return a > major || (a === major && b >= minor);
+}
+
+/** A time a moderation event names (a ban's `until`): HH:MM today, else with its day. */
+function formatWhen(ts) {
+  const d = parseTs(ts);
+  if (!d) return typeof ts === 'string' ? ts : '?';
+  return dayKey(d) === dayKey(new Date()) ? formatTime(d) : `${dayKey(d)} ${formatTime(d)}`;
+}
+
+/** A string field of an event, or `?` when it is missing. */
+function field(value) {
+  return typeof value === 'string' ? value : '?';
+}
+
+/** Who a ban or mute names: its account, or a nick (a nick ban, for guests). */
+function sanctionSubject(f) {
+  if (typeof f.account === 'string') return f.account;
+  if (typeof f.nick === 'string') return `${f.nick} (nick)`;
+  return '?';
+}
+
+/** What a moderation room event says, in the terminal client's words: "alice banned
+ * bob until 12:30: spam". Null for any other event. */
+function moderationText(f) {
+  if (!f || !MODERATION_TYPES.has(f.type)) return null;
+  const why = typeof f.reason === 'string' && f.reason ? `: ${f.reason}` : '';
+  const until = typeof f.until === 'string' ? ` until ${formatWhen(f.until)}` : '';
+  let what;
+  switch (f.type) {
+    case 'claim': what = 'claimed the room'; break;
+    case 'role':
+      what = f.role === 'none' ? `took ${field(f.account)}'s role away` : `made ${field(f.account)} ${field(f.role)}`;
+      break;
+    case 'kick': what = `kicked ${field(f.nick)}${why}`; break;
+    case 'ban': what = `banned ${sanctionSubject(f)}${until}${why}`; break;
+    case 'unban': what = `unbanned ${sanctionSubject(f)}`; break;
+    case 'mute': what = `muted ${sanctionSubject(f)}${until}${why}`; break;
+    case 'unmute': what = `unmuted ${sanctionSubject(f)}`; break;
+    default: {
+      const on = flagNames(f);
+      what = on.length ? `set the room's flags: ${on.join(', ')}` : "cleared the room's flags";
+    }
+  }
+  return `${field(f.by)} ${what}`;
+}
+
+/** What a kick or a ban that puts YOU (NICK, logged in to ACCOUNT or not) out of its
+ * room says to you; null when F does not. A nick ban of a logged-in user's nick is an
+ * account ban by the time it is an event. */
+function removalText(f, nick, account) {
+  const me = (name) => sameNick(name, nick) || (account ? sameNick(name, account) : false);
+  const room = field(f.room);
+  const why = typeof f.reason === 'string' && f.reason ? `: ${f.reason}` : '';
+  if (f.type === 'kick' && me(f.nick)) return `you were kicked from #${room} by ${field(f.by)}${why}`;
+  if (f.type === 'ban' && (me(f.account) || me(f.nick))) {
+    const until = typeof f.until === 'string' ? ` until ${formatWhen(f.until)}` : '';
+    return `you were banned from #${room} by ${field(f.by)}${until}${why}`;
+  }
+  return null;
+}
+
+/** `/who`'s members, plain nicks (v1) or objects with account and role (1.2), as
+ * { nick, account, role } with the valid nicks only. */
+function whoMembers(members) {
+  if (!Array.isArray(members)) return [];
+  const out = [];
+  for (const m of members) {
+    if (validNick(m)) out.push({ nick: m, account: null, role: null });
+    else if (m && typeof m === 'object' && validNick(m.nick)) {
+      out.push({
+        nick: m.nick,
+        account: typeof m.account === 'string' ? m.account : null,
+        role: typeof m.role === 'string' ? m.role : null,
+      });
+    }
+  }
+  return out.sort((a, b) => {
+    const x = asciiLower(a.nick);
+    const y = asciiLower(b.nick);
+    return x < y ? -1 : x > y ? 1 : 0;
+  });
+}
+
+/** `/who`'s answer: "#ops: 4 members: alice (owner), bob (op), carol (logged in), dave". */
+function whoLine(room, members) {
+  const list = members.map((m) => {
+    if (m.role) return `${m.nick} (${m.role})`;
+    if (m.account) return sameNick(m.account, m.nick) ? `${m.nick} (logged in)` : `${m.nick} (logged in as ${m.account})`;
+    return m.nick;
+  });
+  const s = members.length === 1 ? '' : 's';
+  return `#${room}: ${members.length} member${s}${list.length ? `: ${list.join(', ')}` : ''}`;
+}
+
 /** The wait before reconnect attempt ATTEMPT (0, 1, …): 1 s doubling to 30 s, ±20 %,
  * so the clients of a restarted server do not all come back in the same instant. */
 function backoffDelay(attempt, random = Math.random) {
@@ -202,6 +401,22 @@ function typingLine(nicks) {
   if (nicks.length === 1) return `${nicks[0]} is typing…`;
   if (nicks.length <= 3) return `${nicks.join(', ')} are typing…`;
   return `${nicks.slice(0, 3).join(', ')} and ${nicks.length - 3} more are typing…`;
+}
+
+/** Whether a history item is a message: `type` "message", or no `type` and a text
+ * (servers before 1.2 did not always name it). */
+function isMessageItem(m) {
+  return m.type === 'message' || (m.type === undefined && typeof m.text === 'string');
+}
+
+/** A room event of a kind this page does not know: its type and its other fields. */
+function unknownEventText(f) {
+  const parts = [`[${field(f.type)}]`];
+  for (const [k, v] of Object.entries(f)) {
+    if (['type', 'room', 'seq', 'ts'].includes(k)) continue;
+    parts.push(`${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
+  }
+  return parts.join(' ');
 }
 
 function caughtUpLine(count) {
@@ -341,6 +556,7 @@ class Conversation {
     this.fetchingOlder = false;
     this.batching = false;
     this.typing = new Map();     // lower-case nick -> { nick, timer }
+    this.roles = new Map();      // lower-case account -> role, as /who and role events said
     this.scrollTop = null;       // null: at the bottom
     this.logEl = h('div', 'log');
     this.topEl = h('div', 'top');
@@ -369,7 +585,7 @@ class App {
   constructor() {
     const $ = (id) => document.getElementById(id);
     this.dom = {
-      signin: $('signin'), nick: $('nick'), password: $('password'),
+      signin: $('signin'), nick: $('nick'), password: $('password'), accountPassword: $('account-password'),
       signinButton: $('signin-button'), signinError: $('signin-error'), signinNote: $('signin-note'),
       app: $('app'), rooms: $('rooms'), joinForm: $('join-form'), joinRoom: $('join-room'),
       title: $('title'), topic: $('topic'), messages: $('messages'), typing: $('typing'),
@@ -378,7 +594,10 @@ class App {
       membersButton: $('members-button'), signoutButton: $('signout-button'), scrim: $('scrim'),
     };
     this.nick = '';
-    this.password = null;        // in memory only, for reconnects; never stored
+    this.password = null;        // the server's; in memory only, for reconnects; never stored
+    this.accountPassword = null; // the account's; the same: in memory only, never stored
+    this.account = null;         // the account the connection is logged in to (1.2)
+    this.protocol = null;        // the protocol version hello's ok named
     this.ws = null;
     this.gen = 0;                // counts connections: answers to an old one are dropped
     this.state = 'signed-out';   // 'signed-out' | 'connecting' | 'online' | 'waiting'
@@ -478,11 +697,11 @@ class App {
     this.renderStatus();
   }
 
-  showSignin() {
+  showSignin(field) {
     this.dom.app.hidden = true;
     this.dom.signin.hidden = false;
     this.dom.signinButton.disabled = false;
-    (this.dom.nick.value ? this.dom.password : this.dom.nick).focus();
+    (field || (this.dom.nick.value ? this.dom.accountPassword : this.dom.nick)).focus();
   }
 
   showApp() {
@@ -499,6 +718,8 @@ class App {
     }
     this.nick = nick;
     this.password = this.dom.password.value || null;
+    this.accountPassword = this.dom.accountPassword.value || null;
+    this.account = null;
     this.signinError('');
     this.dom.signinButton.disabled = true;
     this.helloRetries = 0;
@@ -511,11 +732,12 @@ class App {
 
   /** Back to the sign-in form, keeping the conversations so that signing in again
    * rejoins them. */
-  signInFailed(message) {
+  signInFailed(message, field) {
     this.detach();
     this.state = 'signed-out';
+    this.account = null;
     this.signinError(message);
-    this.showSignin();
+    this.showSignin(field);
     this.renderStatus();
   }
 
@@ -530,6 +752,8 @@ class App {
     this.everRegistered = false;
     this.resuming = false;
     this.password = null;
+    this.accountPassword = null;
+    this.account = null;
     this.outbox = [];
     this.lane = [];
     this.laneCurrent = null;
@@ -611,9 +835,18 @@ class App {
     this.ws = null;
     this.detach();
     if (bye === 'auth failed') {
-      this.signInFailed(this.password
-        ? 'The server refused the password (auth_failed).'
-        : 'This server needs a password (auth_failed): enter it and sign in again.');
+      let why;
+      if (this.accountPassword && this.password) {
+        why = 'The server refused a password, the account\'s or the server\'s (auth_failed).';
+      } else if (this.accountPassword) {
+        why = 'Wrong account password (auth_failed): the password is not this nick\'s, '
+          + 'or the nick is not registered.';
+      } else if (this.password) {
+        why = 'The server refused the password (auth_failed).';
+      } else {
+        why = 'This server needs a password (auth_failed): enter it and sign in again.';
+      }
+      this.signInFailed(why, this.accountPassword && !this.password ? this.dom.accountPassword : this.dom.password);
       return;
     }
     if (bye === 'auth throttled') {
@@ -669,6 +902,7 @@ class App {
   sendHello() {
     const req = { type: 'hello', nick: this.nick, client: CLIENT_NAME };
     if (this.password) req.password = this.password;
+    if (this.accountPassword) req.account_password = this.accountPassword;
     this.request(req, {
       gen: this.gen,
       pre: true,
@@ -686,17 +920,21 @@ class App {
     if (validNick(ok.nick)) this.nick = ok.nick;
     this.serverName = typeof ok.server === 'string' ? ok.server : this.serverName;
     this.limits = ok.limits && typeof ok.limits === 'object' ? ok.limits : {};
+    this.protocol = typeof ok.protocol === 'string' ? ok.protocol : null;
+    this.account = typeof ok.account === 'string' && ok.account ? ok.account : null;
     this.state = 'online';
     this.dom.password.value = '';
+    this.dom.accountPassword.value = '';
     this.dom.signinNote.textContent = '';
     try { localStorage.setItem(NICK_KEY, this.nick); } catch (_) { /* a convenience only */ }
     this.server.name = this.serverName || 'server';
     this.updateLi(this.server);
+    const account = this.account ? `, logged in as ${this.account}` : '';
     if (again) {
-      this.notice(this.server, `reconnected as ${this.nick}`);
+      this.notice(this.server, `reconnected as ${this.nick}${account}`);
     } else {
       const version = typeof ok.version === 'string' ? ` (confab ${ok.version})` : '';
-      this.notice(this.server, `connected to ${this.server.name}${version} as ${this.nick}`);
+      this.notice(this.server, `connected to ${this.server.name}${version} as ${this.nick}${account}`);
       if (typeof ok.motd === 'string' && ok.motd) this.notice(this.server, ok.motd, 'motd');
     }
     this.showApp();
@@ -721,6 +959,11 @@ class App {
       setTimeout(() => {
         if (gen === this.gen && this.ws && this.ws.readyState === WebSocket.OPEN) this.sendHello();
       }, wait);
+      return;
+    }
+    if (err.code === 'nick_registered') {
+      this.signInFailed('This nick is registered: enter its password or choose another nick (nick_registered).',
+        this.dom.accountPassword);
       return;
     }
     if (err.code === 'auth_failed') return;   // `bye` follows; closed() says what to do
@@ -812,6 +1055,10 @@ class App {
       case 'nick': this.onNick(f); break;
       case 'topic': this.onTopic(f); break;
       case 'typing': this.onTyping(f); break;
+      case 'claim': case 'role': case 'kick': case 'ban': case 'unban': case 'mute': case 'unmute': case 'flags':
+        this.onModeration(f);
+        break;
+      case 'invite': this.onInvite(f); break;
       case 'ping': this.sendPing(); break;
       case 'bye':
         this.bye = typeof f.reason === 'string' ? f.reason : 'bye';
@@ -911,7 +1158,7 @@ class App {
     c.members = Array.isArray(ok.members) ? sortNicks(ok.members.filter(validNick)) : [];
     const history = Array.isArray(ok.history) ? ok.history : [];
     this.bulk(c, () => {
-      for (const m of history) this.addMessage(c, m, 'history');
+      for (const m of history) this.addItem(c, m, 'history');
     });
     c.olderExhausted = !ok.more;
     this.updateTop(c);
@@ -977,13 +1224,15 @@ class App {
     else finish(count);
   }
 
-  /** Adds a catch-up page to C and moves its cursor; returns how many were new. */
+  /** Adds a catch-up page to C and moves its cursor; returns how many messages were
+   * new (room events, such as a ban, are shown and move the cursor, but are not
+   * counted as messages). */
   catchUpMessages(c, messages) {
     let added = 0;
     this.bulk(c, () => {
       for (const m of messages) {
-        if (this.addMessage(c, m, 'catchup')) added += 1;
-        if (Number.isSafeInteger(m.seq) && m.seq > c.cursor) c.cursor = m.seq;
+        if (this.addItem(c, m, 'catchup') && isMessageItem(m)) added += 1;
+        if (m && Number.isSafeInteger(m.seq) && m.seq > c.cursor) c.cursor = m.seq;
       }
     });
     return added;
@@ -1093,7 +1342,7 @@ class App {
     const box = this.dom.messages;
     const fromBottom = box.scrollHeight - box.scrollTop;
     this.bulk(c, () => {
-      for (const m of messages) this.addMessage(c, m, 'older');
+      for (const m of messages) this.addItem(c, m, 'older');
     }, false);
     // Keep what the reader was looking at where it was.
     if (c === this.current) this.setScroll(box.scrollHeight - fromBottom);
@@ -1126,6 +1375,92 @@ class App {
     const c = this.privateConversation(partner, true);
     if (c.name !== partner) this.renameConversation(c, partner);
     this.addMessage(c, f, 'live');
+  }
+
+  /** Shows a room's history item (a `join`'s, a `history` page's) in C once: a message,
+   * or a room event with its seq (1.2: moderation). Every item with a seq takes its
+   * place in the numbering, so none of them reads as a gap. */
+  addItem(c, m, mode) {
+    if (!m || typeof m !== 'object') return false;
+    if (isMessageItem(m)) return this.addMessage(c, m, mode);
+    return this.addRoomEvent(c, m, mode);
+  }
+
+  /** Shows room event F (moderation, or a kind this page does not know, from a newer
+   * server) in C once, dimmed, at its seq among the messages. A live one also acts:
+   * a kick or a ban takes its target off the member list, or takes YOU out of the
+   * room. Returns whether it was new. */
+  addRoomEvent(c, f, mode) {
+    if (c.kind !== 'room' || !Number.isSafeInteger(f.seq) || c.seqs.has(f.seq)) return false;
+    c.seqs.add(f.seq);
+    if (f.seq > c.lastSeq) c.lastSeq = f.seq;
+    const ts = parseTs(f.ts) || new Date();
+    const el = h('div', 'notice');
+    el.classList.add('room-event');
+    if (MODERATION_TYPES.has(f.type)) el.classList.add('notice-moderation');
+    el.dataset.seq = String(f.seq);
+    el.dataset.type = typeof f.type === 'string' ? f.type : '';
+    const time = h('span', 'time', formatTime(ts));
+    time.title = ts.toLocaleString();
+    el.append(time, safeText('span', 'text', moderationText(f) || unknownEventText(f)));
+    this.place(c, { seq: f.seq, ts, el, pending: false });
+    if (mode === 'live') this.moderationEffects(c, f);
+    this.schedulePersist();
+    return true;
+  }
+
+  /** What a live moderation event changes in C: the member list, the roles shown, and
+   * whether you are still in the room. */
+  moderationEffects(c, f) {
+    const gone = f.type === 'kick' ? f.nick : f.type === 'ban' ? (f.account || f.nick) : null;
+    if (validNick(gone)) {
+      c.members = c.members.filter((n) => !sameNick(n, gone));
+      c.roles.delete(asciiLower(gone));
+      this.clearTyping(c, gone);
+    }
+    if (f.type === 'role' && validNick(f.account)) {
+      if (f.role === 'none') c.roles.delete(asciiLower(f.account));
+      else if (typeof f.role === 'string') c.roles.set(asciiLower(f.account), f.role);
+    }
+    if (f.type === 'claim' && validNick(f.by)) c.roles.set(asciiLower(f.by), 'owner');
+    const removed = removalText(f, this.nick, this.account);
+    if (removed) this.removedFromRoom(c, removed);
+    if (c === this.current) this.renderMembers();
+  }
+
+  /** You were kicked or banned from C: the room is left (no rejoin on reconnect; a
+   * `/join` tries again), and says so. */
+  removedFromRoom(c, text) {
+    c.joined = false;
+    c.catchingUp = false;
+    c.cursor = null;
+    c.members = [];
+    c.roles.clear();
+    this.clearAllTyping(c);
+    this.notice(c, `${text} (/join ${c.name} to try again)`, 'removed');
+    for (const r of c.unconfirmed) this.failOwn(c, r.pendingEntry, `you are no longer in #${c.name}`);
+    c.unconfirmed = [];
+    this.updateLi(c);
+    this.updateTop(c);
+    if (c === this.current) {
+      this.renderHeader();
+      this.renderMembers();
+      this.renderTyping();
+    }
+    this.persistNow();
+  }
+
+  onModeration(f) {
+    const c = typeof f.room === 'string' ? this.roomConversation(f.room, false) : null;
+    if (c) this.addRoomEvent(c, f, 'live');
+  }
+
+  /** An invitation (not a room event, no seq): shown where you are, with the way in. */
+  onInvite(f) {
+    const room = normalizeRoom(f.room);
+    if (!room) return;
+    this.notice(this.current || this.server, `${field(f.by)} invited you to #${room} (/join ${room})`,
+      'invite', parseTs(f.ts));
   }
 
   /** Shows message M in C once; MODE says where it came from: 'live' (an event),
@@ -1336,7 +1671,8 @@ class App {
     if (!line.trim()) return;
     this.clearError();
     if (this.handleLine(line)) {
-      this.sent.push(line);
+      // A line with a password is never kept for Up and Down.
+      if (!/^\/register(\s|$)/i.test(line)) this.sent.push(line);
       if (this.sent.length > 100) this.sent.shift();
       this.sentAt = -1;
       input.value = '';
@@ -1411,7 +1747,10 @@ class App {
       case 'who': {
         const room = word ? normalizeRoom(word) : this.currentRoomName();
         if (!room) return this.usage('/who [ROOM]');
-        this.request({ type: 'who', room }, {
+        const req = { type: 'who', room };
+        // Each member's account and role (1.2); an older server gets the v1 request.
+        if (protocolAtLeast(this.protocol, 1, 2)) req.detail = true;
+        this.request(req, {
           onOk: (ok) => this.showWho(ok),
           onError: (err) => this.showError(describeError(err)),
         });
@@ -1425,8 +1764,30 @@ class App {
         return true;
       case 'help':
         this.notice(this.current, 'commands:');
-        for (const [cmd, what] of HELP) this.notice(this.current, `${cmd} — ${what}`, 'help');
+        for (const [cmd, what] of HELP) {
+          if (!cmd.startsWith('/')) this.notice(this.current, what ? `${cmd} (${what}):` : `${cmd}:`, 'help');
+          else this.notice(this.current, `${cmd} — ${what}`, 'help');
+        }
         return true;
+      case 'register':
+        return this.registerCommand(p.rest);
+      case 'claim': {
+        const room = word ? normalizeRoom(word) : this.currentRoomName();
+        if (!room || after.trim()) return this.usage('/claim [ROOM]');
+        return this.moderate({ type: 'claim', room }, 'claim');
+      }
+      case 'op': case 'voice': case 'deop': case 'devoice':
+        return this.roleCommand(name, p.rest);
+      case 'kick':
+        return this.kickCommand(p.rest);
+      case 'ban': case 'mute':
+        return this.sanctionCommand(name, p.rest);
+      case 'unban': case 'unmute':
+        return this.liftCommand(name, p.rest);
+      case 'invite':
+        return this.inviteCommand(p.rest);
+      case 'flags':
+        return this.flagsCommand(p.rest);
       default:
         this.showError(`unknown command /${p.name}: /help lists the commands (//TEXT sends a line starting with /)`);
         return false;
@@ -1436,6 +1797,224 @@ class App {
   usage(text) {
     this.showError(`usage: ${text}`);
     return false;
+  }
+
+  /* ----- accounts and moderation commands (protocol 1.2) */
+
+  /** `/register PASSWORD`: makes the nick an account and logs in to it. The password
+   * is kept in memory for reconnects, like the one given at sign-in, never stored, and
+   * no hint repeats it. `/register NICK PASSWORD` registers another nick (server
+   * operators). */
+  registerCommand(rest) {
+    const words = rest.split(/\s+/).filter(Boolean);
+    if (words.length < 1 || words.length > 2) {
+      return this.usage('/register PASSWORD (one word), or /register NICK PASSWORD (server operators)');
+    }
+    const [nick, password] = words.length === 2 ? words : [null, words[0]];
+    if (nick !== null && !validNick(nick)) return this.badNick(nick);
+    const problem = passwordProblem(password);
+    if (problem) {
+      this.showError(problem);
+      return false;
+    }
+    const req = { type: 'register', password };
+    if (nick !== null) req.nick = nick;
+    this.request(req, {
+      onOk: (ok) => {
+        const account = typeof ok.account === 'string' ? ok.account : (nick || this.nick);
+        if (nick === null) {
+          this.account = account;
+          this.accountPassword = password;
+          this.notice(this.current, `registered the account ${account}; you are logged in to it`);
+          this.renderStatus();
+          this.persistNow();
+        } else {
+          this.notice(this.current, `registered the account ${account}`);
+        }
+      },
+      onError: (err) => this.showError(describeError(err)),
+    });
+    return true;
+  }
+
+  /** The room a moderation command acts on, and the rest of its line: the first word
+   * when written `#room`, or when it names a room you are in and more follows;
+   * otherwise this room. Null (with the hint shown) when there is none. */
+  moderationRoom(rest, usage) {
+    const [first, after] = splitWord(rest);
+    if (first.startsWith('#')) {
+      const room = normalizeRoom(first);
+      if (room) return { room, rest: after };
+      this.showError(`not a room name: ${first}`);
+      return null;
+    }
+    if (after) {
+      const named = normalizeRoom(first) && this.roomConversation(normalizeRoom(first), false);
+      if (named && named.joined) return { room: named.name, rest: after };
+    }
+    const c = this.current;
+    if (c && c.kind === 'room' && c.joined) return { room: c.name, rest: rest.replace(/^\s+/, '') };
+    if (c && c.kind === 'room') {
+      this.showError(`you are not in #${c.name} any more: /join ${c.name} first`);
+    } else {
+      this.showError(`you are in no room: usage: ${usage}`);
+    }
+    return null;
+  }
+
+  /** Sends a moderation request. Its room event says what happened (to a member); the
+   * `ok` says it only when no event came: nothing changed, or you acted on a room you
+   * are not in (a server operator). */
+  moderate(req, kind) {
+    this.request(req, {
+      onOk: (ok) => {
+        const room = typeof ok.room === 'string' ? ok.room : req.room;
+        if (!Number.isSafeInteger(ok.seq)) {
+          this.notice(this.current, `${kind} in #${room}: nothing to change`);
+          return;
+        }
+        const c = this.roomConversation(room, false);
+        if (!c || !c.seqs.has(ok.seq)) this.notice(this.current, `${kind} in #${room}: done`);
+      },
+      onError: (err) => this.showError(describeError(err)),
+    });
+    return true;
+  }
+
+  roleCommand(name, rest) {
+    const usage = `/${name} [#ROOM] NICK`;
+    const at = this.moderationRoom(rest, usage);
+    if (!at) return false;
+    const words = at.rest.split(/\s+/).filter(Boolean);
+    if (words.length !== 1) return this.usage(usage);
+    const stripped = stripAccount(words[0]);
+    const account = stripped !== null ? stripped : words[0];
+    if (!validNick(account)) return this.badNick(account);
+    return this.moderate({ type: 'role', room: at.room, account, role: ROLE_COMMANDS[name] }, 'role');
+  }
+
+  kickCommand(rest) {
+    const usage = '/kick [#ROOM] NICK [REASON]';
+    const at = this.moderationRoom(rest, usage);
+    if (!at) return false;
+    const [nick, reason] = splitWord(at.rest);
+    if (!nick) return this.usage(usage);
+    if (stripAccount(nick) !== null) return this.usage(`${usage} (a kick names a nick in the room, not an account)`);
+    if (!validNick(nick)) return this.badNick(nick);
+    const req = { type: 'kick', room: at.room, nick };
+    return this.withReason(req, reason) && this.moderate(req, 'kick');
+  }
+
+  /** `/ban` and `/mute`: NICK (or account:NAME), an optional DURATION, a reason. */
+  sanctionCommand(name, rest) {
+    const usage = `/${name} [#ROOM] NICK [DURATION] [REASON]`;
+    const at = this.moderationRoom(rest, usage);
+    if (!at) return false;
+    const [who, more] = splitWord(at.rest);
+    if (!who) return this.usage(usage);
+    const subject = subjectFields(who);
+    if (!subject) return this.badNick(stripAccount(who) !== null ? stripAccount(who) : who);
+    const req = Object.assign({ type: name, room: at.room }, subject);
+    const [word, after] = splitWord(more);
+    const duration = parseDuration(word);
+    if (duration && duration.error) {
+      this.showError(duration.error);
+      return false;
+    }
+    let reason = more;
+    if (duration) {
+      req.duration = duration.seconds;
+      reason = after;
+    }
+    return this.withReason(req, reason) && this.moderate(req, name);
+  }
+
+  /** `/unban` and `/unmute`: NICK (or account:NAME). */
+  liftCommand(name, rest) {
+    const usage = `/${name} [#ROOM] NICK`;
+    const at = this.moderationRoom(rest, usage);
+    if (!at) return false;
+    const words = at.rest.split(/\s+/).filter(Boolean);
+    if (words.length !== 1) return this.usage(usage);
+    const subject = subjectFields(words[0]);
+    if (!subject) return this.badNick(words[0]);
+    return this.moderate(Object.assign({ type: name, room: at.room }, subject), name);
+  }
+
+  /** Puts REASON (if any) in REQ; false, with the hint shown, when the server would
+   * refuse it. */
+  withReason(req, reason) {
+    const r = reason.trim();
+    if (!r) return true;
+    const problem = reasonProblem(r);
+    if (problem) {
+      this.showError(problem);
+      return false;
+    }
+    req.reason = r;
+    return true;
+  }
+
+  inviteCommand(rest) {
+    const usage = '/invite [#ROOM] NICK';
+    const at = this.moderationRoom(rest, usage);
+    if (!at) return false;
+    const words = at.rest.split(/\s+/).filter(Boolean);
+    if (words.length !== 1) return this.usage(usage);
+    if (!validNick(words[0])) return this.badNick(words[0]);
+    this.request({ type: 'invite', room: at.room, nick: words[0] }, {
+      onOk: (ok) => {
+        const who = typeof ok.nick === 'string' ? ok.nick : words[0];
+        const room = typeof ok.room === 'string' ? ok.room : at.room;
+        this.notice(this.current, `invited ${who} to #${room}`);
+      },
+      onError: (err) => this.showError(describeError(err)),
+    });
+    return true;
+  }
+
+  /** `/flags [#ROOM] [+i -m …]`: without changes, shows the room's flags (any room);
+   * with, sets them (ops). A first word that is not a change names the room. */
+  flagsCommand(rest) {
+    const [first, after] = splitWord(rest);
+    let room;
+    let changesText;
+    if (!first || /^[+-]/.test(first)) {
+      room = this.currentRoomName();
+      if (!room) return this.usage(FLAGS_USAGE);
+      const c = this.current;
+      if (first && !c.joined) {
+        this.showError(`you are not in #${c.name} any more: /join ${c.name} first`);
+        return false;
+      }
+      changesText = rest;
+    } else {
+      room = normalizeRoom(first);
+      if (!room) {
+        this.showError(`not a room name: ${first}`);
+        return false;
+      }
+      changesText = after;
+    }
+    const changes = parseFlagChanges(changesText);
+    if (!changes) return this.usage(FLAGS_USAGE);
+    const req = Object.assign({ type: 'flags', room }, changes);
+    const changing = Object.keys(changes).length > 0;
+    this.request(req, {
+      onOk: (ok) => {
+        const name = typeof ok.room === 'string' ? ok.room : room;
+        const c = this.roomConversation(name, false);
+        // A change a member made shows as its room event; say it here otherwise.
+        if (changing && Number.isSafeInteger(ok.seq) && c && c.seqs.has(ok.seq)) return;
+        const on = flagNames(ok.flags);
+        const unchanged = changing && !Number.isSafeInteger(ok.seq) ? ' (unchanged)' : '';
+        this.notice(this.current, on.length
+          ? `#${name} flags: ${on.join(', ')}${unchanged}`
+          : `#${name} has no flags set${unchanged}`);
+      },
+      onError: (err) => this.showError(describeError(err)),
+    });
+    return true;
   }
 
   badNick(nick) {
@@ -1573,12 +2152,16 @@ class App {
   }
 
   showWho(ok) {
-    const members = Array.isArray(ok.members) ? sortNicks(ok.members.filter(validNick)) : [];
+    const members = whoMembers(ok.members);
     const room = typeof ok.room === 'string' ? ok.room : '?';
-    this.notice(this.current, `#${room}: ${members.length} members${members.length ? `: ${members.join(', ')}` : ''}`);
+    this.notice(this.current, whoLine(room, members));
     const c = this.roomConversation(room, false);
     if (c && c.joined) {
-      c.members = members;
+      c.members = members.map((m) => m.nick);
+      if (Array.isArray(ok.members) && ok.members.some((m) => m && typeof m === 'object')) {
+        c.roles.clear();
+        for (const m of members) if (m.role && m.account) c.roles.set(asciiLower(m.account), m.role);
+      }
       if (c === this.current) this.renderMembers();
     }
   }
@@ -1726,6 +2309,11 @@ class App {
       const li = h('li');
       li.dataset.nick = n;
       li.append(nickElement('span', n));
+      const role = c.kind === 'room' ? c.roles.get(asciiLower(n)) : undefined;
+      if (role) {
+        li.dataset.role = role;
+        li.append(h('span', 'role', role));
+      }
       if (sameNick(n, this.nick)) li.classList.add('self');
       return li;
     });
@@ -1741,7 +2329,10 @@ class App {
 
   renderStatus() {
     let text;
-    if (this.state === 'online') text = `connected as ${this.nick}`;
+    if (this.state === 'online') {
+      text = `connected as ${this.nick}`;
+      if (this.account) text += ` · logged in as ${this.account}`;
+    }
     else if (this.state === 'connecting') text = this.everRegistered || this.resuming ? 'reconnecting…' : 'connecting…';
     else if (this.state === 'waiting') {
       text = `reconnecting in ${Math.max(1, Math.ceil((this.reconnectAt - Date.now()) / 1000))}s`;
@@ -1903,7 +2494,8 @@ class App {
     if (!this.nick || !(this.everRegistered || this.resuming)) return;
     const session = {
       nick: this.nick,
-      usedPassword: Boolean(this.password),
+      // A reload must ask for a password again: neither is ever stored.
+      usedPassword: Boolean(this.password || this.accountPassword || this.account),
       rooms: this.roomConversations().map((c) => ({ room: c.name, epoch: c.epoch, lastSeq: c.resumeSeq })),
       privates: this.order.filter((c) => c.kind === 'private').map((c) => c.name),
       current: this.current ? this.current.key : null,

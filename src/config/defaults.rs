@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::file::{FileConfig, FileListener, FileLog, FileTls};
+use super::file::{FileAccounts, FileConfig, FileListener, FileLog, FileTls};
 use super::settings::{FsyncPolicy, Limits, LogFormat, LogSettings};
 use super::MAX_SERVER_NAME_BYTES;
 
@@ -39,6 +39,7 @@ impl Default for FileConfig {
             limits: Limits::default(),
             room: Vec::new(),
             log: None,
+            accounts: FileAccounts::default(),
         }
     }
 }

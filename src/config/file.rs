@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::duration;
 use super::secret::Secret;
-use super::settings::{FsyncPolicy, Limits, LogFormat};
+use super::settings::{FsyncPolicy, Limits, LogFormat, Registration};
 
 /// The whole file. A key left out takes its value from `FileConfig::default()`.
 /// The fields are in the order of [`Settings`](super::Settings)'s, which is
@@ -41,6 +41,16 @@ pub(super) struct FileConfig {
     pub shutdown_timeout: Duration,
     /// `None`: no message logs on disk.
     pub log: Option<FileLog>,
+    pub accounts: FileAccounts,
+}
+
+/// The `[accounts]` table (protocol 1.2).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct FileAccounts {
+    pub registration: Registration,
+    /// Account names of the server operators.
+    pub operators: Vec<String>,
 }
 
 /// One `[[listen]]` table.

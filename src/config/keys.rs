@@ -13,7 +13,7 @@ use std::fmt;
 
 use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
 
-use super::file::{FileListener, FileLog, FileRoom, FileTls};
+use super::file::{FileAccounts, FileListener, FileLog, FileRoom, FileTls};
 use super::settings::{Limits, Settings};
 
 /// When a changed value takes effect on a running server.
@@ -139,7 +139,7 @@ macro_rules! section {
 /// log format is fixed when the subscriber is installed; and the message log
 /// has open files and a restored state that a reload cannot swap underneath
 /// the rooms.
-pub static SECTIONS: [Section; 12] = [
+pub static SECTIONS: [Section; 13] = [
     section!("server_name" => server_name, Live),
     section!("motd" => motd, Live),
     section!("password" => password, Live),
@@ -153,6 +153,7 @@ pub static SECTIONS: [Section; 12] = [
     section!("log_format" => log_format, AtRestart),
     section!("shutdown_timeout" => shutdown_timeout, Live),
     section!("log" => log, AtRestart, table FileLog),
+    section!("accounts" => accounts, Live, table FileAccounts),
 ];
 
 /// The field names serde's derive gives a struct: the keys its table accepts.
@@ -205,12 +206,13 @@ mod tests {
 
     /// The smallest valid form of each table: the keys it requires, and no
     /// other. Every key not set here must therefore have a default.
-    const MINIMAL_TABLES: [(&str, &str); 5] = [
+    const MINIMAL_TABLES: [(&str, &str); 6] = [
         ("listen", "[[listen]]\naddr = \"127.0.0.1:0\"\n"),
         ("tls", "[tls]\n"),
         ("limits", "[limits]\n"),
         ("room", "[[room]]\nname = \"general\"\n"),
         ("log", "[log]\ndir = \"logs\"\n"),
+        ("accounts", "[accounts]\n"),
     ];
 
     fn minimal(table: &str) -> &'static str {
@@ -268,7 +270,7 @@ mod tests {
             }
             checked += 1;
         }
-        assert_eq!(checked, 5);
+        assert_eq!(checked, 6);
     }
 
     #[test]
@@ -290,6 +292,7 @@ mod tests {
             log_format: _,
             shutdown_timeout: _,
             log: _,
+            accounts: _,
         } = running.clone();
         for section in &SECTIONS {
             let mut new = running.clone();
@@ -309,7 +312,7 @@ mod tests {
     fn the_sections_are_the_fields_of_the_file_in_order() {
         let names: Vec<&str> = SECTIONS.iter().map(|s| s.name).collect();
         assert_eq!(names, struct_fields::<FileConfig>());
-        assert_eq!(names.len(), 12);
+        assert_eq!(names.len(), 13);
     }
 
     #[test]
@@ -339,7 +342,7 @@ mod tests {
     fn every_key_has_a_table_and_a_reload_marker() {
         let keys = config_keys();
         let dotted: Vec<String> = keys.iter().map(ToString::to_string).collect();
-        assert_eq!(dotted.len(), 47, "{dotted:?}");
+        assert_eq!(dotted.len(), 49, "{dotted:?}");
         let mut unique = dotted.clone();
         unique.sort();
         unique.dedup();

@@ -43,6 +43,50 @@ pub struct Settings {
     pub shutdown_timeout: Duration,
     /// Message logs on disk; `None` (the default) keeps rooms in memory only.
     pub log: Option<LogSettings>,
+    /// Who may register accounts, and who the server operators are.
+    pub accounts: AccountSettings,
+}
+
+/// Who may make a nick an account (`[accounts] registration`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Registration {
+    /// Anyone, for their own nick.
+    #[default]
+    Open,
+    /// Only server operators, for any nick.
+    Closed,
+    /// Nobody; existing accounts still log in.
+    Off,
+}
+
+impl Registration {
+    /// The value as written in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Registration::Open => "open",
+            Registration::Closed => "closed",
+            Registration::Off => "off",
+        }
+    }
+}
+
+/// The `[accounts]` table, checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountSettings {
+    pub registration: Registration,
+    /// The server operators' account names, ASCII-lowercased (account names
+    /// compare like nicks, ignoring case).
+    pub operators: Vec<String>,
+}
+
+impl AccountSettings {
+    /// Whether `account` is a server operator.
+    pub fn is_operator(&self, account: &str) -> bool {
+        self.operators
+            .iter()
+            .any(|operator| operator.eq_ignore_ascii_case(account))
+    }
 }
 
 /// How the server writes its own log lines on stderr (`log_format`).

@@ -83,6 +83,10 @@ fsync = "always"
 fsync_interval = "250ms"
 retention_days = 30
 private = true
+
+[accounts]
+registration = "closed"
+operators = ["Root", "ops-lead"]
 "##;
 
 pub(super) fn parse(text: &str) -> Result<Settings, ConfigError> {
@@ -253,7 +257,7 @@ fn config_keys_are_exactly_the_keys_of_the_full_example() {
     let mut listed: Vec<String> = config_keys().iter().map(ToString::to_string).collect();
     listed.sort();
     assert_eq!(found, listed);
-    assert_eq!(listed.len(), 47);
+    assert_eq!(listed.len(), 49);
 }
 
 #[test]

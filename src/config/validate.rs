@@ -12,10 +12,10 @@ use super::error::ConfigError;
 use super::file::{FileConfig, FileListener, FileLog, FileRoom, FileTls};
 use super::secret::Secret;
 use super::settings::{
-    ConfiguredRoom, Limits, ListenerSettings, LogSettings, Settings, TlsSource, WebSettings,
+    AccountSettings, ConfiguredRoom, Limits, ListenerSettings, LogSettings, Settings, TlsSource, WebSettings,
 };
 use super::MAX_SERVER_NAME_BYTES;
-use crate::protocol::names::{check_text, check_topic, RoomName};
+use crate::protocol::names::{check_text, check_topic, Nick, RoomName};
 
 /// A line must at least hold a `hello` with a long nick and password, or a
 /// `join` with a long room name; below this the server would be unusable.
@@ -46,8 +46,23 @@ impl FileConfig {
                 Some(log) => Some(log.into_settings(c)?),
                 None => None,
             },
+            accounts: AccountSettings {
+                registration: self.accounts.registration,
+                operators: checked_operators(self.accounts.operators, c)?,
+            },
         })
     }
+}
+
+/// Operators are account names, which follow the nick rules.
+fn checked_operators(names: Vec<String>, c: &Checker) -> Result<Vec<String>, ConfigError> {
+    names
+        .into_iter()
+        .map(|name| match Nick::parse(&name) {
+            Ok(nick) => Ok(nick.as_str().to_ascii_lowercase()),
+            Err(e) => Err(c.invalid("accounts.operators", format!("{name:?}: {e}"))),
+        })
+        .collect()
 }
 
 impl FileLog {

@@ -151,6 +151,13 @@ pub enum ProtocolError {
     NickInUse(String),
     #[error("wrong or missing password")]
     AuthFailed,
+    /// `auth_failed` for a password checked after `hello` (`set_password`,
+    /// `drop_account`): the connection stays.
+    #[error("wrong password")]
+    WrongPassword,
+    /// `not_in_room` for another member (a `kick` of someone who is not there).
+    #[error("{nick} is not in {room}")]
+    TargetNotInRoom { nick: String, room: String },
     #[error("{0}")]
     BadRoom(String),
     #[error("no such room: {0}")]
@@ -217,7 +224,8 @@ impl ProtocolError {
             ProtocolError::AlreadyRegistered => ErrorCode::AlreadyRegistered,
             ProtocolError::BadNick(_) => ErrorCode::BadNick,
             ProtocolError::NickInUse(_) => ErrorCode::NickInUse,
-            ProtocolError::AuthFailed => ErrorCode::AuthFailed,
+            ProtocolError::AuthFailed | ProtocolError::WrongPassword => ErrorCode::AuthFailed,
+            ProtocolError::TargetNotInRoom { .. } => ErrorCode::NotInRoom,
             ProtocolError::BadRoom(_) => ErrorCode::BadRoom,
             ProtocolError::NoSuchRoom(_) => ErrorCode::NoSuchRoom,
             ProtocolError::NotInRoom(_) => ErrorCode::NotInRoom,

@@ -161,7 +161,10 @@ mod tests {
     #[test]
     fn the_oldest_history_of_any_room_goes_first() {
         let budget = Arc::new(HistoryBudget::new(20_000));
-        let sequencer = Sequencer::new(Arc::new(MemoryStore));
+        let sequencer = Sequencer::new(
+            Arc::new(MemoryStore),
+            Arc::new(crate::server::accounts::MemoryRegistry::default()),
+        );
         let (quiet, busy) = (room("quiet", &budget), room("busy", &budget));
         post(&sequencer, &quiet, 10);
         post(&sequencer, &busy, 200);
@@ -176,7 +179,10 @@ mod tests {
     #[test]
     fn a_smaller_budget_applies_at_once() {
         let budget = Arc::new(HistoryBudget::new(1 << 20));
-        let sequencer = Sequencer::new(Arc::new(MemoryStore));
+        let sequencer = Sequencer::new(
+            Arc::new(MemoryStore),
+            Arc::new(crate::server::accounts::MemoryRegistry::default()),
+        );
         let one = room("one", &budget);
         post(&sequencer, &one, 100);
         assert_eq!(one.held(), 100);

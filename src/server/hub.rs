@@ -27,6 +27,7 @@ use super::budget::HistoryBudget;
 use super::outbox::Outbox;
 use super::page;
 use super::room::Room;
+use super::accounts::RoomRecord;
 use super::store::{RestoredRoom, Store};
 
 /// A registered connection as others see it: its nick and its outbound queue.
@@ -34,6 +35,8 @@ use super::store::{RestoredRoom, Store};
 pub struct Client {
     id: u64,
     nick: Mutex<Nick>,
+    /// The account the connection is logged in to (protocol 1.2).
+    account: Mutex<Option<Nick>>,
     outbox: Arc<Outbox>,
 }
 
@@ -51,6 +54,19 @@ impl Client {
 
     fn set_nick(&self, nick: Nick) {
         *self.nick.lock().unwrap_or_else(|p| p.into_inner()) = nick;
+    }
+
+    /// The account this connection is logged in to, if any.
+    pub fn account(&self) -> Option<Nick> {
+        self.account
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Logs the connection in to `account` (or out, with `None`).
+    pub fn set_account(&self, account: Option<Nick>) {
+        *self.account.lock().unwrap_or_else(|p| p.into_inner()) = account;
     }
 
     pub fn outbox(&self) -> &Outbox {
@@ -100,7 +116,12 @@ impl Hub {
     /// A hub holding the configured rooms and the rooms the store restored. A
     /// configured room the store holds continues from it; its stored topic, if
     /// it has one, replaces the configured one (it was set later).
-    pub fn new(settings: &Settings, store: Arc<dyn Store>, restored: Vec<RestoredRoom>) -> Hub {
+    pub fn new(
+        settings: &Settings,
+        store: Arc<dyn Store>,
+        restored: Vec<RestoredRoom>,
+        registrations: Vec<RoomRecord>,
+    ) -> Hub {
         let limits = &settings.limits;
         let history_keep = limits.history_keep;
         let budget = Arc::new(HistoryBudget::new(limits.history_memory_bytes));
@@ -132,6 +153,18 @@ impl Hub {
             let name = room.name.clone();
             let configured = settings.rooms.iter().any(|c| c.name == name);
             rooms.insert(name, hub.bring_in(room, configured));
+        }
+        // Rooms with moderation to keep (claimed, flags, bans) are there from
+        // the start, like configured ones, with their rules.
+        for record in registrations {
+            let Ok(name) = RoomName::parse(&record.room) else {
+                tracing::warn!(room = %record.room, "a moderation record names no valid room; ignored");
+                continue;
+            };
+            let room = rooms.entry(name.clone()).or_insert_with(|| {
+                Room::new(name, String::new(), false, history_keep, hub.budget.clone())
+            });
+            room.rules().set_record(record);
         }
         hub.lock().rooms = rooms;
         hub.budget.enforce();
@@ -171,8 +204,13 @@ impl Hub {
         self.shutting_down.store(true, Ordering::SeqCst);
     }
 
-    /// Claims `nick` for a new client.
-    pub fn register(&self, nick: Nick, outbox: Arc<Outbox>) -> Result<Arc<Client>, ProtocolError> {
+    /// Claims `nick` for a new client, logged in to `account` if it has one.
+    pub fn register(
+        &self,
+        nick: Nick,
+        account: Option<Nick>,
+        outbox: Arc<Outbox>,
+    ) -> Result<Arc<Client>, ProtocolError> {
         let mut directory = self.lock();
         let key = nick.key();
         if directory.nicks.contains_key(&key) {
@@ -181,6 +219,7 @@ impl Hub {
         let client = Arc::new(Client {
             id: self.next_client_id.fetch_add(1, Ordering::Relaxed),
             nick: Mutex::new(nick),
+            account: Mutex::new(account),
             outbox,
         });
         directory.nicks.insert(key, client.clone());
@@ -246,6 +285,7 @@ impl Hub {
         history: JoinHistory,
         history_max: usize,
         may_create: &mut dyn FnMut() -> Result<(), ProtocolError>,
+        admit: &mut dyn FnMut(&Room) -> Result<(), ProtocolError>,
     ) -> Result<(Arc<Room>, JoinOk, Range<u64>), ProtocolError> {
         let mut directory = self.lock();
         let room = match directory.rooms.get(name) {
@@ -275,6 +315,10 @@ impl Hub {
         let store = self.store.as_ref();
         let mut state = room.lock();
         if !state.contains(client) {
+            // Under the directory lock: a ban or an invite-only flag cannot
+            // slip in between the check and the join. A room brought in just
+            // now and refused stays: it is a room that exists.
+            admit(&room)?;
             state.add(client.clone());
             let frame = Event::Join {
                 room: name.clone(),
@@ -354,7 +398,7 @@ impl Hub {
             .encode();
             state.broadcast(&frame, None);
         }
-        if state.is_empty() && !room.is_persistent() {
+        if state.is_empty() && !room.is_kept() {
             self.leave_memory(directory, room, state);
         }
     }
@@ -457,11 +501,46 @@ impl Hub {
             };
             room.set_persistent(false);
             let state = room.lock();
-            if state.is_empty() {
+            if state.is_empty() && !room.is_kept() {
                 self.leave_memory(&mut directory, &room, state);
             }
         }
         topics
+    }
+
+    /// The connections logged in to `account`.
+    pub fn logged_in(&self, account: &Nick) -> Vec<Arc<Client>> {
+        let key = account.key();
+        self.lock()
+            .nicks
+            .values()
+            .filter(|client| client.account().is_some_and(|a| a.key() == key))
+            .cloned()
+            .collect()
+    }
+
+    /// How many rooms `account` owns.
+    pub fn owned_by(&self, account: &Nick) -> usize {
+        let key = account.key();
+        self.rooms_in_memory()
+            .iter()
+            .filter(|room| room.rules().owner() == Some(key.as_str()))
+            .count()
+    }
+
+    /// Every room in memory.
+    pub fn rooms_in_memory(&self) -> Vec<Arc<Room>> {
+        self.lock().rooms.values().cloned().collect()
+    }
+
+    /// After a kick or ban took members out of `room`: a room left empty goes
+    /// as if its last member had left.
+    pub fn after_removal(&self, room: &Arc<Room>) {
+        let mut directory = self.lock();
+        let state = room.lock();
+        if state.is_empty() && !room.is_kept() {
+            self.leave_memory(&mut directory, room, state);
+        }
     }
 
     pub fn find_user(&self, nick: &Nick) -> Option<Arc<Client>> {

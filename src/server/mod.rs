@@ -5,6 +5,7 @@
 //! the store's last writes and fsync) when the shutdown token is cancelled,
 //! within the configured deadline.
 
+pub mod accounts;
 mod address;
 mod admission;
 mod auth_backoff;
@@ -16,6 +17,8 @@ pub mod page;
 pub mod rate;
 mod reload;
 pub mod room;
+pub mod rules;
+mod moderation;
 pub mod sequencer;
 mod session;
 pub mod store;
@@ -32,6 +35,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
 use crate::config::Settings;
+use crate::protocol::names::RoomName;
 use crate::tls::{self, TlsError};
 
 use admission::Admission;
@@ -55,6 +59,12 @@ pub enum ServerError {
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("cannot open the accounts store {path}: {source}")]
+    Accounts {
+        path: std::path::PathBuf,
+        #[source]
+        source: accounts::RegistryError,
+    },
 }
 
 /// What every connection shares.
@@ -67,12 +77,31 @@ pub(crate) struct Shared {
     admission: Arc<Admission>,
     /// Failed passwords per address, across connections and reloads.
     auth_backoff: AuthBackoff,
+    /// Failed account passwords per account, wherever they come from.
+    account_backoff: AuthBackoff<String>,
+    /// Accounts and rooms' moderation records.
+    registry: Arc<dyn accounts::Registry>,
+    /// Argon2id hashing, off the async workers and bounded.
+    passwords: accounts::Passwords,
     pub hub: Hub,
     /// The one write path for room state, over the configured store.
     pub sequencer: Sequencer,
 }
 
 impl Shared {
+    /// The account named `name` (any case), read in place: a short read.
+    pub(crate) fn account(
+        &self,
+        name: &crate::protocol::names::Nick,
+    ) -> Result<Option<accounts::AccountRecord>, crate::protocol::ProtocolError> {
+        self.registry.account(name.as_str()).map_err(|e| {
+            tracing::error!("accounts store: {e}");
+            crate::protocol::ProtocolError::Unavailable(
+                "the server could not read its accounts; try again later".into(),
+            )
+        })
+    }
+
     /// The settings in force now. A connection keeps the snapshot it took, so
     /// what it was told in its `hello` stays true for it after a reload.
     pub fn settings(&self) -> Arc<Settings> {
@@ -127,6 +156,36 @@ struct BoundListener {
     web: Option<crate::config::WebSettings>,
 }
 
+/// The accounts store's file, in the state directory.
+const ACCOUNTS_FILE: &str = "accounts.redb";
+
+/// The accounts store in the state directory, and the rooms' moderation
+/// records it holds (those rooms are kept in memory from the start).
+fn open_accounts(
+    settings: &Settings,
+) -> Result<(Arc<dyn accounts::Registry>, Vec<accounts::RoomRecord>), ServerError> {
+    let path = settings.state_dir.join(ACCOUNTS_FILE);
+    let failed = |source| ServerError::Accounts {
+        path: path.clone(),
+        source,
+    };
+    if let Err(e) = create_private_dir(&settings.state_dir) {
+        return Err(failed(accounts::RegistryError::Io(e)));
+    }
+    let registry = accounts::RedbRegistry::open(&path).map_err(failed)?;
+    let rooms = accounts::Registry::rooms(&registry).map_err(failed)?;
+    Ok((Arc::new(registry), rooms))
+}
+
+/// The state directory, readable by the server's user only when it makes it.
+fn create_private_dir(dir: &std::path::Path) -> io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
 /// A server whose listeners are bound and whose certificate is loaded.
 pub struct Server {
     shared: Arc<Shared>,
@@ -146,7 +205,12 @@ impl Server {
         info!("certificate fingerprint {}", identity.fingerprint);
         // Before binding: a log directory that cannot be written stops the start
         // with an error naming it, before any client could connect.
-        let opened = store::open(&settings)?;
+        let (registry, registrations) = open_accounts(&settings)?;
+        let kept: Vec<RoomName> = registrations
+            .iter()
+            .filter_map(|record| RoomName::parse(&record.room).ok())
+            .collect();
+        let opened = store::open(&settings, &kept)?;
         let mut listeners = Vec::with_capacity(settings.listeners.len());
         for wanted in &settings.listeners {
             let bind_error = |source| ServerError::Bind {
@@ -165,15 +229,23 @@ impl Server {
             });
         }
         let shared = Arc::new(Shared {
-            hub: Hub::new(&settings, opened.store.clone(), opened.restored),
+            hub: Hub::new(
+                &settings,
+                opened.store.clone(),
+                opened.restored,
+                registrations,
+            ),
             admission: Arc::new(Admission::new(&settings.limits)),
             auth_backoff: AuthBackoff::default(),
+            account_backoff: AuthBackoff::default(),
+            registry: registry.clone(),
+            passwords: accounts::Passwords::new(),
             certificate: RwLock::new(Certificate {
                 acceptor: TlsAcceptor::from(identity.config),
                 fingerprint: identity.fingerprint.clone(),
             }),
             settings: RwLock::new(Arc::new(settings)),
-            sequencer: Sequencer::new(opened.store),
+            sequencer: Sequencer::new(opened.store, registry),
         });
         Ok(Server {
             shared,

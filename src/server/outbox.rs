@@ -36,6 +36,9 @@ pub enum Failure {
     SlowConsumer,
     /// The peer is gone: a write failed.
     WriteFailed,
+    /// The server ended the connection (a server operator's `kill`, a
+    /// suspended account): see [`Outbox::end_with`].
+    Ended,
 }
 
 /// The bounds of one connection's outbound queue, fixed when it starts.
@@ -79,6 +82,8 @@ struct State {
     /// Made its producers wait the whole grace time: nobody waits for it until
     /// it has drained everything.
     lagging: bool,
+    /// Why the server ended the connection, if it did.
+    ended: Option<Box<str>>,
 }
 
 impl State {
@@ -110,6 +115,7 @@ impl Outbox {
                 phase: Phase::Open,
                 over_soft_since: None,
                 lagging: false,
+                ended: None,
             }),
             bounds,
             wake: Notify::new(),
@@ -216,6 +222,26 @@ impl Outbox {
         self.drained.notify_waiters();
     }
 
+    /// Ends the connection from outside its session: `last` (its `bye`) is
+    /// queued after everything pending, and the session, woken through
+    /// [`Outbox::failed`] with [`Failure::Ended`], tells its rooms `why`.
+    pub fn end_with(&self, last: Frame, why: String) {
+        {
+            let mut state = self.lock();
+            if state.phase != Phase::Open {
+                return;
+            }
+            state.ended = Some(why.into_boxed_str());
+        }
+        self.close_with(last);
+        self.failed.cancel();
+    }
+
+    /// Why the server ended the connection ([`Outbox::end_with`]), if it did.
+    pub fn end_reason(&self) -> Option<String> {
+        self.lock().ended.as_deref().map(str::to_owned)
+    }
+
     /// Accepts nothing more; the writer ends once the queue is empty.
     pub fn close(&self) {
         self.lock().phase = Phase::Closing;
@@ -226,8 +252,10 @@ impl Outbox {
     /// Resolves once the queue overflowed or the writer failed.
     pub async fn failed(&self) -> Failure {
         self.failed.cancelled().await;
-        match self.lock().phase {
+        let state = self.lock();
+        match state.phase {
             Phase::Failed(failure) => failure,
+            Phase::Closing if state.ended.is_some() => Failure::Ended,
             // Closed after failing: the failure was already reported to whoever closed it.
             Phase::Open | Phase::Closing => Failure::SlowConsumer,
         }

@@ -18,11 +18,13 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use crate::protocol::epoch::Epoch;
 use crate::protocol::frames::{Frame, RoomSummary};
+use crate::protocol::moderation::MemberDetail;
 use crate::protocol::names::{Nick, RoomName};
 use crate::protocol::request::HistoryPage;
 
 use super::budget::{HistoryBudget, ENTRY_OVERHEAD};
 use super::hub::Client;
+use super::rules::Rules;
 use super::sequencer::Queued;
 use super::store::RestoredRoom;
 
@@ -49,6 +51,9 @@ pub struct Room {
     epoch: Epoch,
     state: Mutex<RoomState>,
     commits: Mutex<CommitQueue>,
+    /// Roles, flags, bans, mutes and invites. A leaf lock: taken after the
+    /// state's or the commit queue's, never before them.
+    rules: Mutex<Rules>,
     /// The server-wide history budget (the state holds it too, to account
     /// under its lock).
     budget: Arc<HistoryBudget>,
@@ -133,6 +138,7 @@ impl Room {
                 last_seq: 0,
                 congested: Vec::new(),
             }),
+            rules: Mutex::new(Rules::default()),
             budget,
         })
     }
@@ -166,6 +172,7 @@ impl Room {
                 last_seq: restored.last_seq,
                 congested: Vec::new(),
             }),
+            rules: Mutex::new(Rules::default()),
             budget,
         });
         {
@@ -234,6 +241,20 @@ impl Room {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// The room's moderation. Never hold it while taking the room's other
+    /// locks.
+    pub fn rules(&self) -> MutexGuard<'_, Rules> {
+        self.rules
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Whether the room stays when nobody is in it: it is in the config, or
+    /// it has moderation to keep (claimed, flags, bans).
+    pub fn is_kept(&self) -> bool {
+        self.is_persistent() || self.rules().is_kept()
+    }
+
     pub(super) fn commits(&self) -> MutexGuard<'_, CommitQueue> {
         self.commits
             .lock()
@@ -250,6 +271,32 @@ impl Room {
     /// The room's numbering.
     pub fn epoch(&self) -> &Epoch {
         &self.epoch
+    }
+
+    /// Whether `client` is a member.
+    pub fn has_member(&self, client: &Client) -> bool {
+        self.lock().contains(client)
+    }
+
+    /// The members with their accounts and roles, sorted by nick (`who` with
+    /// `detail`).
+    pub fn member_details(&self) -> Vec<MemberDetail> {
+        let mut members: Vec<(Nick, Option<Nick>)> = self
+            .lock()
+            .members
+            .iter()
+            .map(|member| (member.nick(), member.account()))
+            .collect();
+        members.sort_by_cached_key(|(nick, _)| nick.key());
+        let rules = self.rules();
+        members
+            .into_iter()
+            .map(|(nick, account)| MemberDetail {
+                role: rules.role_of(account.as_ref().map(Nick::as_str)),
+                nick,
+                account,
+            })
+            .collect()
     }
 
     /// Queues `frame` to every member but `sender`.
@@ -364,6 +411,18 @@ impl RoomState {
         &self.members
     }
 
+    /// Takes out every member `leaves` picks (kicked, banned); no `leave`
+    /// event: the moderation event already told everyone.
+    pub(super) fn remove_where(&mut self, mut leaves: impl FnMut(&Client) -> bool) {
+        self.members.retain(|member| !leaves(member));
+    }
+
+    /// Applies a stored moderation event: it takes its seq and a place in
+    /// history like a message.
+    pub(super) fn apply_event(&mut self, seq: u64, frame: &Frame, durable: bool) {
+        self.apply_message(seq, frame, durable);
+    }
+
     /// Queues `frame` to every member except `except`. A member whose queue
     /// would go beyond its hard bound is marked a slow consumer by its outbox
     /// and skipped; nobody waits.
@@ -475,7 +534,10 @@ mod tests {
             keep,
             Arc::new(HistoryBudget::new(usize::MAX)),
         );
-        let sequencer = Sequencer::new(Arc::new(MemoryStore));
+        let sequencer = Sequencer::new(
+            Arc::new(MemoryStore),
+            Arc::new(crate::server::accounts::MemoryRegistry::default()),
+        );
         let alice = Nick::parse("alice").unwrap();
         for n in 1..=messages {
             let change = Change::Message {

@@ -38,7 +38,10 @@ use crate::protocol::frames::{Event, Message};
 use crate::protocol::names::{Nick, RoomName};
 use crate::protocol::time;
 
+use super::accounts::{Registry, RoomRecord};
+use super::moderation::ModKind;
 use super::room::{CommitQueue, Room};
+use super::rules;
 use super::store::{Batch, Completion, Record, RecordKind, Store};
 
 /// Most records one batch of a room carries to the store.
@@ -59,6 +62,13 @@ pub enum Change {
     Topic {
         by: Nick,
         topic: String,
+    },
+    /// A moderation action (protocol 1.2): numbered like a message, and its
+    /// effect on the room's record kept in the accounts store before the
+    /// room store, so that an answered action is never lost.
+    Moderation {
+        by: Nick,
+        kind: ModKind,
     },
 }
 
@@ -117,12 +127,19 @@ struct InFlight {
     room: Arc<Room>,
     batch: Batch,
     waiters: Vec<Waiter>,
+    /// A moderation batch (always alone in its batch): the action, and the
+    /// room record it leaves, which the accounts store keeps first.
+    moderation: Option<(ModKind, Option<RoomRecord>)>,
+    /// The record above is in the accounts store.
+    recorded: bool,
 }
 
 /// Commits changes to rooms through one store.
 #[derive(Debug, Clone)]
 pub struct Sequencer {
     store: Arc<dyn Store>,
+    /// Where rooms' moderation records are kept.
+    registry: Arc<dyn Registry>,
     /// Where a room waits for its congested members. Without a runtime (unit
     /// tests of rooms) nobody waits: the hard bounds still hold.
     runtime: Option<Handle>,
@@ -131,9 +148,10 @@ pub struct Sequencer {
 impl Sequencer {
     /// A sequencer over `store`; made inside a tokio runtime, rooms wait for
     /// congested members in tasks of that runtime.
-    pub fn new(store: Arc<dyn Store>) -> Sequencer {
+    pub fn new(store: Arc<dyn Store>, registry: Arc<dyn Registry>) -> Sequencer {
         Sequencer {
             store,
+            registry,
             runtime: Handle::try_current().ok(),
         }
     }
@@ -185,6 +203,40 @@ impl Sequencer {
     /// session waits for another's batch and no extra task hop is paid.
     fn drive(&self, mut in_flight: InFlight) {
         loop {
+            if !in_flight.recorded {
+                let Some(record) = in_flight.moderation.as_ref().and_then(|(_, r)| r.clone())
+                else {
+                    in_flight.recorded = true;
+                    continue;
+                };
+                // The accounts store writes durably (an fsync): never on an
+                // async worker, and the room waits its turn meanwhile.
+                let Some(runtime) = self.runtime.clone() else {
+                    let kept = self.record(&record);
+                    in_flight.recorded = kept;
+                    if !kept {
+                        match self.finish(in_flight, 0) {
+                            Some(next) => in_flight = next,
+                            None => return,
+                        }
+                    }
+                    continue;
+                };
+                let sequencer = self.clone();
+                runtime.spawn(async move {
+                    let registry = sequencer.clone();
+                    let kept = tokio::task::spawn_blocking(move || registry.record(&record))
+                        .await
+                        .unwrap_or(false);
+                    in_flight.recorded = kept;
+                    if kept {
+                        sequencer.drive(in_flight);
+                    } else if let Some(next) = sequencer.finish(in_flight, 0) {
+                        sequencer.drive(next);
+                    }
+                });
+                return;
+            }
             match self.store.append(&in_flight.batch) {
                 Completion::Done(kept) => match self.finish(in_flight, kept) {
                     Some(next) => in_flight = next,
@@ -203,6 +255,18 @@ impl Sequencer {
         }
     }
 
+    /// Keeps a room's moderation record in the accounts store; false (logged)
+    /// when it could not.
+    fn record(&self, record: &RoomRecord) -> bool {
+        match self.registry.put_room(record) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(room = %record.room, "could not store the room's moderation: {e}");
+                false
+            }
+        }
+    }
+
     /// Applies and fans out the first `kept` records of a batch, refuses the
     /// rest, and takes the next batch from the room's queue, if any.
     fn finish(&self, in_flight: InFlight, kept: usize) -> Option<InFlight> {
@@ -210,7 +274,22 @@ impl Sequencer {
             room,
             batch,
             waiters,
+            moderation,
+            recorded,
         } = in_flight;
+        if kept == 0 && recorded {
+            if let Some((_, Some(_))) = &moderation {
+                // The accounts store took the action but the room store did
+                // not: put the record back as it was, so that what is in
+                // force is what was answered.
+                let previous = room
+                    .rules()
+                    .record()
+                    .cloned()
+                    .unwrap_or_else(|| RoomRecord::new(room.name().as_str()));
+                self.record(&previous);
+            }
+        }
         let durable = self.store.is_durable();
         let mut last_seq = None;
         let mut state = room.lock();
@@ -226,8 +305,21 @@ impl Sequencer {
                     last_seq = Some(seq);
                 }
                 RecordKind::Topic(topic) => state.apply_topic(topic, durable),
+                RecordKind::Moderation => {
+                    let seq = record.seq.expect("a moderation record has a seq");
+                    state.apply_event(seq, &record.frame, durable);
+                    last_seq = Some(seq);
+                }
             }
             state.broadcast(&record.frame, None);
+            if let Some((kind, new_record)) = &moderation {
+                // Everyone, the kicked or banned member too, has the event;
+                // from now on they are out.
+                state.remove_where(|member| kind.removes(member));
+                if let Some(new_record) = new_record {
+                    room.rules().set_record(new_record.clone());
+                }
+            }
             // After the fan-out: the sender's echo is queued before its `ok`.
             waiter.answer(Ok(Committed {
                 seq: record.seq,
@@ -307,7 +399,20 @@ fn next_batch(room: &Arc<Room>, queue: &mut CommitQueue) -> InFlight {
     let mut records = Vec::new();
     let mut waiters = Vec::new();
     let mut bytes = 0;
+    let mut moderation = None;
     while records.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
+        // A moderation action goes alone in its batch: its record is kept
+        // before the batch is stored, and nothing rides along with it.
+        let alone = matches!(
+            queue.waiting.front(),
+            Some(Queued {
+                change: Change::Moderation { .. },
+                ..
+            })
+        );
+        if alone && !records.is_empty() {
+            break;
+        }
         let Some(Queued {
             change,
             respond,
@@ -323,10 +428,21 @@ fn next_batch(room: &Arc<Room>, queue: &mut CommitQueue) -> InFlight {
                 encode(room.name(), Some(seq), ts, change)
             }
             Change::Topic { .. } => encode(room.name(), None, ts, change),
+            Change::Moderation { ref kind, .. } => {
+                seq += 1;
+                let new_record = kind.record_change().map(|change| {
+                    rules::after(room.name().as_str(), room.rules().record(), &change)
+                });
+                moderation = Some((kind.clone(), new_record));
+                encode(room.name(), Some(seq), ts, change)
+            }
         };
         bytes += record.frame.get().len() + 1;
         records.push(record);
         waiters.push(Waiter { respond, reply });
+        if alone {
+            break;
+        }
     }
     InFlight {
         room: room.clone(),
@@ -336,6 +452,8 @@ fn next_batch(room: &Arc<Room>, queue: &mut CommitQueue) -> InFlight {
             records,
         },
         waiters,
+        moderation,
+        recorded: false,
     }
 }
 
@@ -362,6 +480,11 @@ fn encode(room: &RoomName, seq: Option<u64>, ts: String, change: Change) -> Reco
                 by,
                 ts: ts.clone(),
             },
+        ),
+        Change::Moderation { by, kind } => (
+            RecordKind::Moderation,
+            // Moderation always takes a seq (`next_batch`).
+            kind.event(room, seq.unwrap_or_default(), ts.clone(), by),
         ),
     };
     Record {

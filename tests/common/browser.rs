@@ -366,6 +366,46 @@ impl Browser {
         self.wait_connected_as(nick).await;
     }
 
+    /// Fills the `#signin` form with `nick` and `account_password` (empty: none)
+    /// and submits it, without waiting for the outcome: a test waits on what
+    /// it expects, `#status` or `#signin-error`.
+    pub async fn submit_sign_in(&self, nick: &str, account_password: &str) {
+        self.element("#signin").await;
+        for (selector, value) in [("#nick", nick), ("#account-password", account_password)] {
+            let field = self.element(selector).await;
+            let what = format!("clearing {selector}");
+            self.command(&what, field.clear())
+                .await
+                .unwrap_or_else(|e| panic!("{}: {what} failed: {e}", self.label));
+            if !value.is_empty() {
+                self.type_into(selector, value).await;
+            }
+        }
+        self.click("#signin-button").await;
+    }
+
+    /// Waits until the text of the element `selector` names holds `needle`,
+    /// and returns that text.
+    pub async fn wait_text(&self, selector: &str, needle: &str) -> String {
+        let selector_json = serde_json::to_string(selector).expect("serialize selector");
+        let needle_json = serde_json::to_string(needle).expect("serialize needle");
+        let script = format!(
+            "const element = document.querySelector({selector_json});
+             return element !== null && element.textContent.includes({needle_json})
+                 ? element.textContent : null;"
+        );
+        let found = self
+            .wait_until(&format!("{selector} saying {needle:?}"), &script)
+            .await;
+        found.as_str().unwrap_or_default().to_string()
+    }
+
+    /// Types `line` into `#input` and presses Enter: a message or a command.
+    pub async fn enter_line(&self, line: &str) {
+        self.type_into("#input", line).await;
+        self.press_enter("#input").await;
+    }
+
     /// Joins `room` with `#join-room` and `#join-button`, and waits for its
     /// `li.room` in `#rooms` and for `#topic` and `#members` to be there.
     pub async fn join(&self, room: &str) {

@@ -26,6 +26,7 @@
 // of the helpers.
 #![allow(dead_code)]
 
+pub mod accounts;
 mod binary;
 mod browser;
 mod client;

@@ -50,6 +50,8 @@ pub struct Record {
 pub enum RecordKind {
     Message,
     Topic(String),
+    /// A moderation event (1.2): numbered and kept like a message.
+    Moderation,
 }
 
 /// Records of one room, in `seq` order, that directly follow what the store
@@ -163,12 +165,18 @@ pub struct Opened {
 }
 
 /// Opens the store the configuration asks for: day files with `[log]`, memory
-/// otherwise. Only the configured rooms are restored into memory; the other
+/// otherwise. Only the configured rooms and the `kept` ones (rooms with
+/// moderation to keep) are restored into memory; the other
 /// logged rooms stay set aside in the store until someone names them.
-pub fn open(settings: &Settings) -> Result<Opened, StoreError> {
+pub fn open(settings: &Settings, kept: &[RoomName]) -> Result<Opened, StoreError> {
     match &settings.log {
         Some(log) => {
-            let resident: Vec<RoomName> = settings.rooms.iter().map(|r| r.name.clone()).collect();
+            let resident: Vec<RoomName> = settings
+                .rooms
+                .iter()
+                .map(|r| r.name.clone())
+                .chain(kept.iter().cloned())
+                .collect();
             let (store, restored) =
                 DayFileStore::open(log, settings.limits.history_keep, &resident)?;
             Ok(Opened {

@@ -123,7 +123,7 @@ impl FileIndex {
             };
             match (probe.kind.as_str(), probe.seq, probe.epoch) {
                 ("epoch", _, Some(marked)) => self.current = marked,
-                ("message", Some(seq), _) if self.current == self.epoch => {
+                (kind, Some(seq), _) if kind != "epoch" && self.current == self.epoch => {
                     if self.max_seq.is_some_and(|max| seq <= max) {
                         continue;
                     }
@@ -294,7 +294,7 @@ impl Reading {
                     current = marked;
                     continue;
                 }
-                ("message", Some(seq), _) if current == *epoch => seq,
+                (kind, Some(seq), _) if kind != "epoch" && current == *epoch => seq,
                 _ => continue,
             };
             if max_seq.is_some_and(|max| seq <= max) {

@@ -357,7 +357,7 @@ impl Scan {
             };
             match (probe.kind.as_str(), probe.seq, probe.topic, probe.epoch) {
                 ("epoch", _, _, Some(epoch)) => current = epoch,
-                ("message", Some(seq), _, _) => {
+                (kind, Some(seq), _, _) if kind != "epoch" => {
                     if self.epoch.as_ref() != Some(&current) {
                         // Another numbering: what came before is not its history.
                         self.epoch = Some(current.clone());

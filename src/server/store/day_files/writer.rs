@@ -337,7 +337,7 @@ impl Writer {
         let last_seq = group.iter().rev().find_map(|record| record.seq);
         let topic = group.iter().rev().find_map(|record| match &record.kind {
             RecordKind::Topic(topic) => Some(topic.clone()),
-            RecordKind::Message => None,
+            RecordKind::Message | RecordKind::Moderation => None,
         });
         let durable = self.durable();
         if let Some(ledger) = self.ledgers.get_mut(&batch.room) {

@@ -35,9 +35,10 @@ use crate::protocol::codec::{Line, LineCodec};
 use crate::protocol::epoch::Epoch;
 use crate::protocol::frames::{
     self, AdvertisedLimits, ByeReason, Empty, Event, Frame, HelloOk, HistoryOk, Message, MessageOk,
-    NickOk, RoomOk, RoomsOk, TopicOk, WhoOk,
+    NickOk, RoomOk, RoomsOk, TopicOk, WhoDetailOk, WhoOk,
 };
 use crate::protocol::names::{Nick, RoomName};
+use crate::protocol::moderation::Extended;
 use crate::protocol::request::{
     parse_line, Envelope, HistoryPage, RateClass, Request, RequestId, Target,
 };
@@ -53,6 +54,9 @@ use super::rate::{RateLimiter, Verdict};
 use super::room::Room;
 use super::sequencer::{Change, Committed, NotStored, Pending, Respond};
 use super::Shared;
+
+mod accounts;
+mod moderation;
 
 /// Initial read buffer: chat lines are short, and an idle connection should cost
 /// little; the buffer grows (up to one line's bound) when a client sends more.
@@ -122,17 +126,18 @@ pub(super) async fn serve<S>(
     }
 }
 
-/// How a session ended: what to tell the client, and what to tell its rooms.
+/// How a session ended: what to tell the client (its last frame, `bye`),
+/// and what to tell its rooms.
 #[derive(Debug)]
 struct End {
-    bye: Option<ByeReason>,
+    bye: Option<Frame>,
     leave_reason: String,
 }
 
 impl End {
     fn bye(reason: ByeReason) -> End {
         End {
-            bye: Some(reason),
+            bye: Some(reason.frame()),
             leave_reason: reason.as_str().to_owned(),
         }
     }
@@ -148,6 +153,8 @@ impl End {
         match failure {
             Failure::SlowConsumer => End::bye(ByeReason::SlowConsumer),
             Failure::WriteFailed => End::closed(),
+            // Its `bye` is queued already; `run` gives the reason.
+            Failure::Ended => End::closed(),
         }
     }
 }
@@ -327,6 +334,14 @@ impl Session {
             };
             match wake {
                 Wake::Shutdown => return End::bye(ByeReason::Shutdown),
+                Wake::Failed(Failure::Ended) => {
+                    return End {
+                        bye: None,
+                        leave_reason: outbox
+                            .end_reason()
+                            .unwrap_or_else(|| "ended by the server".to_owned()),
+                    }
+                }
                 Wake::Failed(failure) => return End::failed(failure),
                 Wake::Answered(answered) => {
                     let message = self.in_flight.pop_front().expect("answered one");
@@ -432,9 +447,16 @@ impl Session {
             Err(error) => {
                 debug!(peer = %self.peer, code = error.code(), "request refused: {error}");
                 self.respond(&frames::error(id, &error)).await;
+                // A failed password ends a connection at `hello` only: a
+                // logged-in user who mistypes their old password stays.
+                let registering = self.client.is_none();
                 match error {
-                    ProtocolError::AuthFailed => Some(End::bye(ByeReason::AuthFailed)),
-                    ProtocolError::AuthThrottled { .. } => Some(End::bye(ByeReason::AuthThrottled)),
+                    ProtocolError::AuthFailed if registering => {
+                        Some(End::bye(ByeReason::AuthFailed))
+                    }
+                    ProtocolError::AuthThrottled { .. } if registering => {
+                        Some(End::bye(ByeReason::AuthThrottled))
+                    }
                     _ => None,
                 }
             }
@@ -453,8 +475,11 @@ impl Session {
                     nick,
                     password,
                     client,
-                    account_password: _,
-                } => self.hello(nick, password, client, id),
+                    account_password,
+                } => {
+                    self.hello(nick, password, client, account_password, id)
+                        .await
+                }
                 Request::Ping => Reply::ok(id, Empty {}),
                 Request::Quit { reason } => Ok(quit(id, reason)),
                 _ => Err(ProtocolError::NotRegistered),
@@ -478,6 +503,7 @@ impl Session {
                 self.join(&client, room, wanted, id).await
             }
             Request::Leave { room, reason } => {
+                self.joined(&room)?;
                 let joined = self
                     .rooms
                     .remove(&room)
@@ -492,6 +518,7 @@ impl Session {
                 action,
             } => {
                 let joined = self.joined(&room)?.clone();
+                joined.rules().may_post(self.actor(&client).who(), room.as_str())?;
                 let change = Change::Message {
                     from: client.nick(),
                     text,
@@ -579,6 +606,7 @@ impl Session {
             }
             Request::Nick { nick } => {
                 reserved_for_the_server(&nick, &self.shared.settings())?;
+                self.may_take_nick(&client, &nick)?;
                 let old = client.nick();
                 if hub.rename(&client, &nick, self.rooms.values())? {
                     info!(%old, new = %nick, "nick changed");
@@ -587,6 +615,9 @@ impl Session {
             }
             Request::Topic { room, topic } => {
                 let joined = self.joined(&room)?;
+                joined
+                    .rules()
+                    .may_set_topic(self.actor(&client).who(), room.as_str())?;
                 let change = Change::Topic {
                     by: client.nick(),
                     topic: topic.clone(),
@@ -612,10 +643,14 @@ impl Session {
                 let (rooms, more) = hub.rooms(after.as_ref(), limit.min(limits.history_max), bytes);
                 Reply::ok(id, RoomsOk { rooms, more })
             }
-            Request::Who { room, detail: _ } => {
-                let members = hub
-                    .members(&room)
-                    .ok_or_else(|| ProtocolError::NoSuchRoom(room.to_string()))?;
+            Request::Who { room, detail } => {
+                let no_such_room = || ProtocolError::NoSuchRoom(room.to_string());
+                if detail {
+                    let found = hub.find_room(&room).ok_or_else(no_such_room)?;
+                    let members = found.member_details();
+                    return Reply::ok(id, WhoDetailOk { room, members });
+                }
+                let members = hub.members(&room).ok_or_else(no_such_room)?;
                 Reply::ok(id, WhoOk { room, members })
             }
             Request::History {
@@ -626,15 +661,24 @@ impl Session {
             } => self.history(room, page, limit, epoch, id).await,
             Request::Ping => Reply::ok(id, Empty {}),
             Request::Quit { reason } => Ok(quit(id, reason)),
-            Request::Extended(_) => Err(ProtocolError::NotPermitted("not yet".into())),
+            Request::Extended(Extended::Account(request)) => {
+                self.account_request(&client, request, id).await
+            }
+            Request::Extended(Extended::Moderate(request)) => {
+                self.moderate(&client, request, id).await
+            }
+            Request::Extended(Extended::Operator(request)) => {
+                self.operate(&client, request, id).await
+            }
         }
     }
 
-    fn hello(
+    async fn hello(
         &mut self,
         nick: Nick,
         password: Option<String>,
         client_name: Option<String>,
+        account_password: Option<String>,
         id: Option<&RequestId>,
     ) -> Result<Reply, ProtocolError> {
         // The settings in force now: a reload since the connection started
@@ -644,6 +688,7 @@ impl Session {
         if let Some(expected) = &settings.password {
             self.check_password(expected, password.as_deref(), &nick)?;
         }
+        let account = self.log_in(&nick, account_password).await?;
         // Only now does the connection take a registered client's slot: until
         // then it counted as pending, apart from the registered clients.
         if self.ticket.register().is_err() {
@@ -653,14 +698,18 @@ impl Session {
                 end: Some(End::bye(ByeReason::ServerFull)),
             });
         }
-        let client = match self.shared.hub.register(nick.clone(), self.outbox.clone()) {
+        let client = match self
+            .shared
+            .hub
+            .register(nick.clone(), account.clone(), self.outbox.clone())
+        {
             Ok(client) => client,
             Err(error) => {
                 self.ticket.unregister();
                 return Err(error);
             }
         };
-        info!(peer = %self.peer, %nick, client = ?client_name, "registered");
+        info!(peer = %self.peer, %nick, ?account, client = ?client_name, "registered");
         self.client = Some(client);
         let limits = &settings.limits;
         let reply = Reply::ok(
@@ -679,7 +728,7 @@ impl Session {
                     history_max: limits.history_max,
                     max_page_bytes: Some(limits.max_page_bytes),
                 },
-                account: None,
+                account,
             },
         );
         self.settings = settings;
@@ -737,6 +786,7 @@ impl Session {
         wanted: JoinHistory,
         id: Option<&RequestId>,
     ) -> Result<Reply, ProtocolError> {
+        self.forget_removed();
         let max_rooms = self.settings.limits.max_rooms;
         let rejoin = self.rooms.contains_key(&room);
         if !rejoin && self.rooms.len() >= max_rooms {
@@ -747,6 +797,7 @@ impl Session {
             JoinHistory::Last(_) => Keep::Newest,
             JoinHistory::Since(..) => Keep::Oldest,
         };
+        let actor = self.actor(client);
         let creations = &mut self.creations;
         let per_minute = self.settings.limits.room_creations_per_minute;
         // Only a room that does not exist at all takes a token: joining one
@@ -757,12 +808,14 @@ impl Session {
                 Err(ProtocolError::RoomCreationLimited { per_minute })
             }
         };
+        let mut admit = |joining: &Room| joining.rules().admit(actor.who(), room.as_str());
         let (joined, mut ok, stored) = self.shared.hub.join(
             client,
             &room,
             wanted,
             self.settings.limits.history_max,
             &mut may_create,
+            &mut admit,
         )?;
         // The room, topic, members and epoch come first; the history fills
         // what is left of the page. The member list is never cut: with more
@@ -833,10 +886,22 @@ impl Session {
         Reply::ok(id, ok)
     }
 
+    /// A room this connection is in. A kick or a ban takes a member out from
+    /// outside its session, so the room has the last word.
     fn joined(&self, room: &RoomName) -> Result<&Arc<Room>, ProtocolError> {
-        self.rooms
-            .get(room)
-            .ok_or_else(|| ProtocolError::NotInRoom(room.to_string()))
+        let not_in_room = || ProtocolError::NotInRoom(room.to_string());
+        let joined = self.rooms.get(room).ok_or_else(not_in_room)?;
+        match &self.client {
+            Some(client) if joined.has_member(client) => Ok(joined),
+            _ => Err(not_in_room()),
+        }
+    }
+
+    /// Forgets the rooms a kick or a ban took this connection out of.
+    fn forget_removed(&mut self) {
+        if let Some(client) = &self.client {
+            self.rooms.retain(|_, room| room.has_member(client));
+        }
     }
 
     fn find_user(&self, nick: &Nick) -> Result<Arc<Client>, ProtocolError> {
@@ -860,8 +925,8 @@ impl Session {
         } else {
             debug!(peer = %self.peer, reason = %end.leave_reason, "disconnected before hello");
         }
-        match end.bye {
-            Some(bye) => self.outbox.close_with(bye.frame()),
+        match &end.bye {
+            Some(bye) => self.outbox.close_with(bye.clone()),
             None => self.outbox.close(),
         }
     }
@@ -872,7 +937,7 @@ fn quit(id: Option<&RequestId>, reason: Option<String>) -> Reply {
     Reply {
         frame: Some(frames::ok(id, Empty {})),
         end: Some(End {
-            bye: Some(ByeReason::Quit),
+            bye: Some(ByeReason::Quit.frame()),
             leave_reason: reason.unwrap_or_else(|| ByeReason::Quit.as_str().to_owned()),
         }),
     }
