@@ -25,6 +25,9 @@ pub struct Cli {
 }
 
 /// What to run.
+// Parsed once at start-up and never moved around: the client's many options
+// make the variants' sizes differ, which costs nothing here.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the chat server (TLS on port 7667 on all interfaces unless configured
@@ -107,6 +110,13 @@ pub struct ClientArgs {
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
 
+    /// Log in to the account of your nick with the password on the first
+    /// line of FILE. FILE must be readable by you alone (chmod 600), as ssh
+    /// asks of a private key. There is no flag taking the password itself: a
+    /// command line is visible to every user of the machine.
+    #[arg(long, value_name = "FILE")]
+    pub account_password_file: Option<PathBuf>,
+
     /// Trust only a certificate that chains to a CA certificate in FILE (PEM) and
     /// names the host, instead of the system roots and the known-hosts file.
     #[arg(long, value_name = "FILE", group = "trust")]
@@ -134,7 +144,9 @@ pub struct ClientArgs {
 
     /// Send stdin lines verbatim as protocol frames and print every frame
     /// received; no hello or join is sent for you.
-    #[arg(long, conflicts_with_all = ["json", "nick", "join", "room", "password_file"])]
+    #[arg(long, conflicts_with_all = [
+        "json", "nick", "join", "room", "password_file", "account_password_file",
+    ])]
     pub raw: bool,
 
     /// One-shot: the room to send to (with --send).
@@ -220,6 +232,8 @@ mod tests {
             "#dev",
             "--fingerprint",
             "SHA256:abc",
+            "--account-password-file",
+            "account.pw",
             "--json",
         ])
         .unwrap();
@@ -230,6 +244,10 @@ mod tests {
         assert_eq!(args.nick.as_deref(), Some("alice"));
         assert_eq!(args.join, ["ops", "#dev"]);
         assert_eq!(args.fingerprint.as_deref(), Some("SHA256:abc"));
+        assert_eq!(
+            args.account_password_file,
+            Some(PathBuf::from("account.pw"))
+        );
         assert!(args.json && !args.raw && !args.insecure);
     }
 
@@ -242,6 +260,7 @@ mod tests {
             vec!["--send", "hi"],
             vec!["--raw", "--json"],
             vec!["--raw", "--join", "ops"],
+            vec!["--raw", "--account-password-file", "pw"],
         ];
         for flags in &refused {
             let err = Cli::try_parse_from(["confab", "client"].iter().chain(flags)).unwrap_err();

@@ -148,7 +148,7 @@ const CLIENT_SECTIONS: &[Section] = &[
     (
         "FILES",
         &[
-            ("$XDG_CONFIG_HOME/confab/client.toml", "Client defaults: server, nick, join, password_file, ca, known_hosts, reconnect_attempts, bell (~/.config/confab when XDG_CONFIG_HOME is unset)."),
+            ("$XDG_CONFIG_HOME/confab/client.toml", "Client defaults: server, nick, join, password_file, account_password_file, ca, known_hosts, reconnect_attempts, bell (~/.config/confab when XDG_CONFIG_HOME is unset)."),
             ("$XDG_CONFIG_HOME/confab/known_hosts", "The fingerprints of the servers you trusted, one HOST:PORT SHA256:... line each."),
         ],
     ),

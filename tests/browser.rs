@@ -378,7 +378,9 @@ async fn wait_for_room_event(browser: &Browser, needle: &str) -> Value {
 /// The seqs of every `#messages` row that has one, in page order.
 async fn shown_seqs(browser: &Browser) -> Vec<u64> {
     let rows = browser
-        .run(&format!("{SEQ_ROWS_SCRIPT} return seqRows().map(r => r.seq);"))
+        .run(&format!(
+            "{SEQ_ROWS_SCRIPT} return seqRows().map(r => r.seq);"
+        ))
         .await
         .unwrap_or_else(|e| panic!("{}: reading #messages failed: {e}", browser.label));
     serde_json::from_value(rows.clone())
@@ -398,9 +400,7 @@ async fn moderation_shows_as_room_events_and_a_ban_takes_the_page_out() {
     let url = format!("http://127.0.0.1:{}/", server.addrs[1].port());
     let mut alice = account(&server, "alice").await;
     alice.join(ROOM).await;
-    let (claim, _) = alice
-        .moderate(json!({"type": "claim", "room": ROOM}))
-        .await;
+    let (claim, _) = alice.moderate(json!({"type": "claim", "room": ROOM})).await;
     let (said, _) = alice.say(ROOM, "welcome, this room is moderated now").await;
 
     let driver = Chromedriver::start().await;
@@ -414,16 +414,25 @@ async fn moderation_shows_as_room_events_and_a_ban_takes_the_page_out() {
     .await;
 
     let shown = wait_for_room_event(&bob, "alice claimed the room").await;
-    assert_eq!(shown["seq"], claim["seq"], "bob: the claim's data-seq: {shown}");
+    assert_eq!(
+        shown["seq"], claim["seq"],
+        "bob: the claim's data-seq: {shown}"
+    );
     assert_eq!(shown["event"], "claim", "bob: {shown}");
     let message = bob
         .wait_for_room_message("welcome, this room is moderated now")
         .await;
-    assert_eq!(Some(message.seq()), said["seq"].as_u64(), "bob: {message:?}");
+    assert_eq!(
+        Some(message.seq()),
+        said["seq"].as_u64(),
+        "bob: {message:?}"
+    );
 
     // An invitation is no room event: it shows where bob is, with the way in.
     alice.join("ops").await;
-    alice.moderate(json!({"type": "claim", "room": "ops"})).await;
+    alice
+        .moderate(json!({"type": "claim", "room": "ops"}))
+        .await;
     let ok = alice
         .request(json!({"type": "invite", "room": "ops", "nick": "bob"}))
         .await;
@@ -432,7 +441,9 @@ async fn moderation_shows_as_room_events_and_a_ban_takes_the_page_out() {
         .await;
 
     let (ban, _) = alice
-        .moderate(json!({"type": "ban", "room": ROOM, "nick": "bob", "reason": "spam", "duration": 3600}))
+        .moderate(
+            json!({"type": "ban", "room": ROOM, "nick": "bob", "reason": "spam", "duration": 3600}),
+        )
         .await;
     let shown = wait_for_room_event(&bob, "alice banned bob").await;
     assert_eq!(shown["seq"], ban["seq"], "bob: the ban's data-seq: {shown}");
@@ -452,7 +463,11 @@ async fn moderation_shows_as_room_events_and_a_ban_takes_the_page_out() {
         .run("return document.querySelectorAll('#members li').length;")
         .await
         .unwrap_or_else(|e| panic!("bob: reading #members: {e}"));
-    assert_eq!(members, json!(0), "bob: #members of a room he was banned from");
+    assert_eq!(
+        members,
+        json!(0),
+        "bob: #members of a room he was banned from"
+    );
     // A reconnect or a reload rejoins only the rooms in the session.
     let rejoins = bob
         .run(
@@ -494,9 +509,13 @@ async fn a_registered_nick_signs_in_with_its_password_and_moderates() {
     let alice = driver.browser("alice").await;
     alice.goto(&url).await;
     alice.submit_sign_in("alice", "").await;
-    alice.wait_text("#signin-error", "This nick is registered").await;
+    alice
+        .wait_text("#signin-error", "This nick is registered")
+        .await;
     alice.submit_sign_in("alice", "not the password").await;
-    alice.wait_text("#signin-error", "Wrong account password").await;
+    alice
+        .wait_text("#signin-error", "Wrong account password")
+        .await;
     assert!(
         alice.is_shown("#signin").await,
         "alice: the form is gone after a wrong password"
@@ -539,7 +558,9 @@ async fn a_registered_nick_signs_in_with_its_password_and_moderates() {
     alice.enter_line("/flags +i +moderated").await;
     wait_for_room_event(&alice, "alice set the room's flags: invite-only, moderated").await;
     alice.enter_line("/who").await;
-    alice.wait_text("#messages", "#general: 1 member: alice (owner)").await;
+    alice
+        .wait_text("#messages", "#general: 1 member: alice (owner)")
+        .await;
     let error = alice
         .run("return document.getElementById('error').textContent;")
         .await

@@ -38,22 +38,22 @@ fn client_args<'a>(server: &'a FakeServer, addr: &'a str) -> Vec<&'a str> {
     ]
 }
 
-/// A 1.2-style server: new fields everywhere, a numbered room event of a new
+/// A 1.3-style server: new fields everywhere, a numbered room event of a new
 /// kind in the history, a new live event, and a new error code.
 #[tokio::test]
 async fn a_newer_server_is_shown_not_misread() {
     let mut server = FakeServer::start(1, |_, request| {
         let id = &request["id"];
         match request["type"].as_str() {
-            Some("hello") => answer(vec![hello_ok(request, Some("1.2"), r#","account":"alice""#)]),
+            Some("hello") => answer(vec![hello_ok(request, Some("1.3"), r#","account":"alice""#)]),
             Some("join") => answer(vec![
                 format!(
-                    r#"{{"type":"ok","id":{id},"room":"ops","topic":"","members":["alice"],"epoch":"E1","flags":{{"moderated":true}},"history":[{{"type":"message","room":"ops","seq":1,"ts":"2026-11-21T10:00:00.000Z","from":"bob","text":"earlier","edited":false}},{{"type":"role","room":"ops","seq":2,"ts":"2026-11-21T10:01:00.000Z","by":"bob","account":"carol","role":"op"}}],"more":false}}"#
+                    r#"{{"type":"ok","id":{id},"room":"ops","topic":"","members":["alice"],"epoch":"E1","flags":{{"moderated":true}},"history":[{{"type":"message","room":"ops","seq":1,"ts":"2026-11-21T10:00:00.000Z","from":"bob","text":"earlier","edited":false}},{{"type":"redact","room":"ops","seq":2,"ts":"2026-11-21T10:01:00.000Z","by":"bob","target":"carol"}}],"more":false}}"#
                 ),
-                r#"{"type":"invite","room":"ops","by":"bob","nick":"alice","ts":"2026-11-21T10:02:00.000Z"}"#.to_owned(),
+                r#"{"type":"announce","room":"ops","by":"bob","nick":"alice","ts":"2026-11-21T10:02:00.000Z"}"#.to_owned(),
             ]),
             Some("message") => answer(vec![format!(
-                r#"{{"type":"error","id":{id},"code":"muted","message":"you are muted in #ops","until":"later"}}"#
+                r#"{{"type":"error","id":{id},"code":"frozen","message":"you are frozen in #ops","until":"later"}}"#
             )]),
             Some("quit") => quit(request),
             _ => answer(vec![format!(r#"{{"type":"ok","id":{id}}}"#)]),
@@ -68,11 +68,12 @@ async fn a_newer_server_is_shown_not_misread() {
     assert_eq!(
         done.code,
         Some(1),
-        "the muted message failed: {}",
+        "the frozen message failed: {}",
         done.stderr
     );
     assert!(
-        done.stderr.contains("error: you are muted in #ops (muted)"),
+        done.stderr
+            .contains("error: you are frozen in #ops (frozen)"),
         "{}",
         done.stderr
     );
@@ -94,10 +95,11 @@ async fn a_newer_server_is_shown_not_misread() {
         lines,
         [
             "-- connected to fake (confab 9.9.9) as alice",
+            "-- logged in as alice",
             "-- joined #ops (no topic); 1 here: alice",
             "#ops <bob> earlier",
-            "#ops [role] account=carol by=bob role=op",
-            "#ops [invite] by=bob nick=alice",
+            "#ops [redact] by=bob target=carol",
+            "#ops [announce] by=bob nick=alice",
         ],
         "{}",
         done.stderr

@@ -363,5 +363,5 @@ fn the_client_guide_documents_every_client_config_key() {
         .map(|key| key.to_string())
         .collect();
     assert_eq!(documented, accepted);
-    assert_eq!(accepted.len(), 8);
+    assert_eq!(accepted.len(), 9);
 }

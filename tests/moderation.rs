@@ -96,7 +96,7 @@ impl Room {
     /// returns it.
     async fn act(&mut self, nick: &str, request: Value) -> Value {
         let (event, _) = self.get(nick).moderate(request).await;
-        self.others_saw(nick, &[event.clone()]).await;
+        self.others_saw(nick, std::slice::from_ref(&event)).await;
         event
     }
 
@@ -110,7 +110,8 @@ impl Room {
         assert_eq!(seen.len(), 1, "{}: {seen:?}", first.label);
         let event = seen[0].clone();
         assert_ok_of(&ok, &event);
-        self.others_saw(&first_nick, &[event.clone()]).await;
+        self.others_saw(&first_nick, std::slice::from_ref(&event))
+            .await;
         event
     }
 
@@ -126,7 +127,7 @@ impl Room {
         let name = self.name;
         let (echo, ok) = self.get(nick).say(name, text).await;
         assert_eq!(ok["seq"], echo["seq"], "{ok} {echo}");
-        self.others_saw(nick, &[echo.clone()]).await;
+        self.others_saw(nick, std::slice::from_ref(&echo)).await;
         echo
     }
 

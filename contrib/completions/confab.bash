@@ -61,7 +61,7 @@ _confab() {
             return 0
             ;;
         confab__subcmd__client)
-            opts="-n -j -h --nick --join --password-file --ca --fingerprint --insecure --json --line --raw --room --send --config --known-hosts --reconnect-attempts --help"
+            opts="-n -j -h --nick --join --password-file --account-password-file --ca --fingerprint --insecure --json --line --raw --room --send --config --known-hosts --reconnect-attempts --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -84,6 +84,10 @@ _confab() {
                     return 0
                     ;;
                 --password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --account-password-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -41,6 +41,7 @@ set edit:completion:arg-completer[confab] = {|@words|
             cand -j 'Join ROOM once connected; repeat the flag for several rooms. Replaces the `join` list of the client config'
             cand --join 'Join ROOM once connected; repeat the flag for several rooms. Replaces the `join` list of the client config'
             cand --password-file 'Read the server password from the first line of FILE'
+            cand --account-password-file 'Log in to the account of your nick with the password on the first line of FILE. FILE must be readable by you alone (chmod 600), as ssh asks of a private key. There is no flag taking the password itself: a command line is visible to every user of the machine'
             cand --ca 'Trust only a certificate that chains to a CA certificate in FILE (PEM) and names the host, instead of the system roots and the known-hosts file'
             cand --fingerprint 'Trust the server whose certificate has this fingerprint (as printed by `confab server --print-fingerprint`), for this run only'
             cand --room 'One-shot: the room to send to (with --send)'

@@ -38,6 +38,7 @@ complete -c confab -n "__fish_confab_using_subcommand server" -s h -l help -d 'P
 complete -c confab -n "__fish_confab_using_subcommand client" -s n -l nick -d 'Your nick: 1 to 32 ASCII letters, digits, \'_\' or \'-\', starting with a letter. Default: `nick` from the client config, else your user name' -r
 complete -c confab -n "__fish_confab_using_subcommand client" -s j -l join -d 'Join ROOM once connected; repeat the flag for several rooms. Replaces the `join` list of the client config' -r
 complete -c confab -n "__fish_confab_using_subcommand client" -l password-file -d 'Read the server password from the first line of FILE' -r -F
+complete -c confab -n "__fish_confab_using_subcommand client" -l account-password-file -d 'Log in to the account of your nick with the password on the first line of FILE. FILE must be readable by you alone (chmod 600), as ssh asks of a private key. There is no flag taking the password itself: a command line is visible to every user of the machine' -r -F
 complete -c confab -n "__fish_confab_using_subcommand client" -l ca -d 'Trust only a certificate that chains to a CA certificate in FILE (PEM) and names the host, instead of the system roots and the known-hosts file' -r -F
 complete -c confab -n "__fish_confab_using_subcommand client" -l fingerprint -d 'Trust the server whose certificate has this fingerprint (as printed by `confab server --print-fingerprint`), for this run only' -r
 complete -c confab -n "__fish_confab_using_subcommand client" -l room -d 'One-shot: the room to send to (with --send)' -r

@@ -1,8 +1,22 @@
 //! Slash commands: one line the user typed (or a script fed) turned into a
 //! request to send or a local action. Pure: no I/O, so every rule is unit-tested
 //! here. A line that is not right gets a one-line usage hint and sends nothing.
+//!
+//! The account commands (`/register`, `/login`, `/password`, `/unregister`)
+//! carry passwords: [`secret_from`] tells the faces where a typed line's secret
+//! part starts, so it is masked while typed and never kept in an input history,
+//! and no hint here ever repeats a word of such a line.
 
-use crate::protocol::names::{check_text, check_topic, Nick, RoomName};
+use std::borrow::Cow;
+
+use unicode_segmentation::UnicodeSegmentation;
+use unicode_width::UnicodeWidthStr;
+
+use crate::protocol::moderation::{
+    check_password, AccountRequest, Extended, FlagChanges, ModRequest, OperatorRequest, Role,
+    SanctionKind, Subject,
+};
+use crate::protocol::names::{check_reason, check_text, check_topic, Nick, RoomName};
 use crate::protocol::request::{HistoryPage, Request, Target};
 
 /// What a line asks for.
@@ -14,6 +28,9 @@ pub enum Action {
     Switch(RoomName),
     /// Show the topic of this room, as the client knows it.
     ShowTopic(RoomName),
+    /// Log in to the account of the nick with this password (`/login`): the
+    /// protocol logs in only at `hello`, so the conversation says hello again.
+    Login(String),
     /// Show the command list.
     Help,
     /// A blank line: nothing to do.
@@ -26,25 +43,53 @@ pub struct Context<'a> {
     /// The nick of the private conversation the line was typed in: plain text
     /// and `/me` go to that nick instead of the current room.
     pub query: Option<&'a Nick>,
+    /// The room of the buffer the line was typed in, when the user is no
+    /// longer in it (kicked, banned, or its rejoin failed): text and room
+    /// commands without a room are refused rather than sent elsewhere.
+    pub gone: Option<&'a RoomName>,
     pub joined: &'a [RoomName],
     pub max_text_bytes: usize,
 }
 
+/// The commands whose arguments are passwords.
+const SECRET_COMMANDS: &[&str] = &["register", "login", "password", "unregister"];
+
 /// The `/help` text, one command a line.
 pub const HELP: &[&str] = &[
-    "/join ROOM               join ROOM (created if new) and make it current",
-    "/leave [ROOM] [REASON]   leave ROOM (default: the current room)",
-    "/switch ROOM, /sw ROOM   make ROOM (one you are in) the current room",
-    "/msg NICK TEXT           send TEXT privately to NICK",
-    "/me TEXT                 an action in the current room (* you TEXT)",
-    "/nick NEW                change your nick",
-    "/topic [ROOM] [TEXT]     show the topic, or set it (TEXT '-' clears it)",
-    "/who [ROOM]              list the members of ROOM",
-    "/rooms                   list the rooms on the server",
-    "/history [N]             show the last N messages of the current room",
-    "/quit [REASON]           leave every room and disconnect",
-    "/help                    this list",
-    "TEXT                     say TEXT in the current room (//TEXT sends /TEXT)",
+    "/join ROOM                  join ROOM (created if new) and make it current",
+    "/leave [ROOM] [REASON]      leave ROOM (default: the current room)",
+    "/switch ROOM, /sw ROOM      make ROOM (one you are in) the current room",
+    "/msg NICK TEXT              send TEXT privately to NICK",
+    "/me TEXT                    an action in the current room (* you TEXT)",
+    "/nick NEW                   change your nick",
+    "/topic [ROOM] [TEXT]        show the topic, or set it (TEXT '-' clears it)",
+    "/who [ROOM]                 list the members of ROOM, with their roles",
+    "/rooms                      list the rooms on the server",
+    "/history [N]                show the last N messages of the current room",
+    "/quit [REASON]              leave every room and disconnect",
+    "/help                       this list",
+    "TEXT                        say TEXT in the current room (//TEXT sends /TEXT)",
+    "Accounts (a password is one word, never shown or kept in the input history):",
+    "/register PASSWORD          make your nick an account and log in to it",
+    "/register NICK PASSWORD     make NICK an account (server operators)",
+    "/login PASSWORD             log in to the account of your nick",
+    "/password OLD NEW           change your account's password",
+    "/unregister PASSWORD        drop your account (you keep the nick)",
+    "Rooms (these take an optional #ROOM first; account:NAME names an account):",
+    "/claim                      become the owner of a room nobody owns",
+    "/op, /voice, /owner NICK    give NICK's account a role (/owner: server operators)",
+    "/deop, /devoice NICK        take NICK's role away",
+    "/kick NICK [REASON]         put NICK out of the room",
+    "/ban NICK [TIME] [REASON]   keep NICK out (TIME like 90s, 10m, 2h, 1d; default: for good)",
+    "/unban NICK                 lift a ban",
+    "/mute NICK [TIME] [REASON]  keep NICK from speaking and setting the topic",
+    "/unmute NICK                lift a mute",
+    "/invite NICK                let NICK into an invite-only room, once",
+    "/flags [+i -m +t +a ...]    show the room's flags, or set (+) and clear (-) them:",
+    "                            i invite-only, m moderated, t topic lock, a accounts only",
+    "Server operators:",
+    "/kill NICK [REASON]         disconnect NICK",
+    "/suspend ACCOUNT [REASON]   keep an account out; /unsuspend ACCOUNT lets it in",
 ];
 
 /// Parses one line. `Err` is the usage hint to show; nothing is sent then.
@@ -63,7 +108,14 @@ pub fn parse(line: &str, context: &Context) -> Result<Action, String> {
         Some((command, rest)) => (command, rest.trim()),
         None => (command_line, ""),
     };
-    match command.to_ascii_lowercase().as_str() {
+    let command = command.to_ascii_lowercase();
+    if let Some(action) = account_command(&command, rest)? {
+        return Ok(action);
+    }
+    if let Some(request) = moderation_command(&command, rest, context)? {
+        return Ok(Action::Send(request));
+    }
+    match command.as_str() {
         "join" | "j" => {
             let room = one_word(rest, "/join ROOM")?;
             Ok(Action::Send(Request::Join {
@@ -124,10 +176,9 @@ pub fn parse(line: &str, context: &Context) -> Result<Action, String> {
                 "" => current(context)?.clone(),
                 room => room_name(one_word(room, "/who [ROOM]")?)?,
             };
-            Ok(Action::Send(Request::Who {
-                room,
-                detail: false,
-            }))
+            // With each member's account and role (protocol 1.2; the
+            // conversation asks an older server for the plain list).
+            Ok(Action::Send(Request::Who { room, detail: true }))
         }
         "rooms" | "list" => {
             no_arguments(rest, "/rooms")?;
@@ -181,9 +232,15 @@ fn message(target: Target, text: &str, action: bool, context: &Context) -> Resul
 }
 
 fn current<'a>(context: &Context<'a>) -> Result<&'a RoomName, String> {
-    context
-        .current
-        .ok_or_else(|| "you are in no room: /join ROOM first".to_owned())
+    context.current.ok_or_else(|| no_room(context))
+}
+
+/// Why a line that needs a room has none.
+fn no_room(context: &Context) -> String {
+    match context.gone {
+        Some(room) => format!("you are not in #{room} any more: /join {room} first"),
+        None => "you are in no room: /join ROOM first".to_owned(),
+    }
 }
 
 fn room_name(room: &str) -> Result<RoomName, String> {
@@ -228,6 +285,7 @@ fn optional_room<'a>(
     }
     match context.current {
         Some(room) => Ok((room.clone(), rest)),
+        None if context.gone.is_some() => Err(no_room(context)),
         None => Err(format!("you are in no room: usage: {usage}")),
     }
 }
@@ -240,6 +298,335 @@ fn reason_text(reason: &str) -> Result<Option<String>, String> {
             Ok(Some(reason.to_owned()))
         }
     }
+}
+
+/// `/register`, `/login`, `/password`, `/unregister`; `None` for any other
+/// command. Their hints never quote an argument: it may be a password.
+fn account_command(command: &str, rest: &str) -> Result<Option<Action>, String> {
+    let words: Vec<&str> = rest.split_whitespace().collect();
+    let account = |request| {
+        Ok(Some(Action::Send(Request::Extended(Extended::Account(
+            request,
+        )))))
+    };
+    let strong = |password: &str| check_password(password).map_err(|e| e.to_string());
+    match command {
+        "register" => match words[..] {
+            [password] => {
+                strong(password)?;
+                account(AccountRequest::Register {
+                    nick: None,
+                    password: password.to_owned(),
+                })
+            }
+            [nick, password] => {
+                let nick = Nick::parse(nick).map_err(|e| e.to_string())?;
+                strong(password)?;
+                account(AccountRequest::Register {
+                    nick: Some(nick),
+                    password: password.to_owned(),
+                })
+            }
+            _ => Err(
+                "usage: /register PASSWORD (your nick), or /register NICK PASSWORD \
+                      (server operators); a password is one word"
+                    .into(),
+            ),
+        },
+        "login" => match words[..] {
+            [password] => Ok(Some(Action::Login(password.to_owned()))),
+            _ => Err("usage: /login PASSWORD (one word)".into()),
+        },
+        "password" => match words[..] {
+            [old, new] => {
+                strong(new)?;
+                account(AccountRequest::SetPassword {
+                    old: old.to_owned(),
+                    new: new.to_owned(),
+                })
+            }
+            _ => Err("usage: /password OLD NEW (each one word)".into()),
+        },
+        "unregister" => match words[..] {
+            [password] => account(AccountRequest::DropAccount {
+                password: password.to_owned(),
+            }),
+            _ => Err("usage: /unregister PASSWORD (drops your account)".into()),
+        },
+        _ => Ok(None),
+    }
+}
+
+/// The room moderation and server-operator commands; `None` for any other
+/// command.
+fn moderation_command(
+    command: &str,
+    rest: &str,
+    context: &Context,
+) -> Result<Option<Request>, String> {
+    let moderate = |request| Ok(Some(Request::Extended(Extended::Moderate(request))));
+    let operator = |request| Ok(Some(Request::Extended(Extended::Operator(request))));
+    match command {
+        "claim" => {
+            let room = match rest {
+                "" => current(context)?.clone(),
+                room => room_name(one_word(room, "/claim [ROOM]")?)?,
+            };
+            moderate(ModRequest::Claim { room })
+        }
+        "op" | "voice" | "owner" | "deop" | "devoice" => {
+            let usage = format!("/{command} [#ROOM] NICK");
+            let (room, rest) = room_first(rest, context, &usage)?;
+            let account = account_name(one_word(rest, &usage)?)?;
+            let role = match command {
+                "op" => Some(Role::Op),
+                "voice" => Some(Role::Voice),
+                "owner" => Some(Role::Owner),
+                _ => None,
+            };
+            moderate(ModRequest::Role {
+                room,
+                account,
+                role,
+            })
+        }
+        "kick" => {
+            let usage = "/kick [#ROOM] NICK [REASON]";
+            let (room, rest) = room_first(rest, context, usage)?;
+            let (nick, reason) = first_word(rest);
+            if nick.is_empty() {
+                return Err(format!("usage: {usage}"));
+            }
+            if strip_account(nick).is_some() {
+                return Err(format!(
+                    "usage: {usage} (a kick names a nick in the room, not an account)"
+                ));
+            }
+            moderate(ModRequest::Kick {
+                room,
+                nick: nick_name(nick)?,
+                reason: moderation_reason(reason)?,
+            })
+        }
+        "ban" | "mute" => {
+            let usage = format!("/{command} [#ROOM] NICK [DURATION] [REASON]");
+            let (room, rest) = room_first(rest, context, &usage)?;
+            let (who, rest) = first_word(rest);
+            if who.is_empty() {
+                return Err(format!("usage: {usage}"));
+            }
+            let subject = subject(who)?;
+            let (word, after) = first_word(rest);
+            let (duration, reason) = match duration(word)? {
+                Some(seconds) => (Some(seconds), after),
+                None => (None, rest),
+            };
+            let reason = moderation_reason(reason)?;
+            moderate(sanction(command).impose(room, subject, reason, duration))
+        }
+        "unban" | "unmute" => {
+            let usage = format!("/{command} [#ROOM] NICK");
+            let (room, rest) = room_first(rest, context, &usage)?;
+            let subject = subject(one_word(rest, &usage)?)?;
+            moderate(sanction(command).lift(room, subject))
+        }
+        "invite" => {
+            let usage = "/invite [#ROOM] NICK";
+            let (room, rest) = room_first(rest, context, usage)?;
+            let nick = nick_name(one_word(rest, usage)?)?;
+            moderate(ModRequest::Invite { room, nick })
+        }
+        "flags" => {
+            // A first word that is not a change (+x, -x) names the room.
+            let (first, after) = first_word(rest);
+            let (room, changes) = if first.is_empty() || first.starts_with(['+', '-']) {
+                (current(context)?.clone(), rest)
+            } else {
+                (room_name(first)?, after)
+            };
+            moderate(ModRequest::Flags {
+                room,
+                changes: flag_changes(changes)?,
+            })
+        }
+        "kill" => {
+            let (nick, reason) = first_word(rest);
+            if nick.is_empty() {
+                return Err("usage: /kill NICK [REASON]".into());
+            }
+            operator(OperatorRequest::Kill {
+                nick: nick_name(nick)?,
+                reason: moderation_reason(reason)?,
+            })
+        }
+        "suspend" => {
+            let (account, reason) = first_word(rest);
+            if account.is_empty() {
+                return Err("usage: /suspend ACCOUNT [REASON]".into());
+            }
+            operator(OperatorRequest::Suspend {
+                account: account_name(account)?,
+                reason: moderation_reason(reason)?,
+            })
+        }
+        "unsuspend" => {
+            let account = account_name(one_word(rest, "/unsuspend ACCOUNT")?)?;
+            operator(OperatorRequest::Unsuspend { account })
+        }
+        _ => Ok(None),
+    }
+}
+
+/// The sanction `/ban`, `/unban`, `/mute` or `/unmute` is about (the
+/// caller matched one of those).
+fn sanction(command: &str) -> SanctionKind {
+    SanctionKind::of(command).unwrap_or(SanctionKind::Mute)
+}
+
+/// The first word and the rest, trimmed.
+fn first_word(rest: &str) -> (&str, &str) {
+    match rest.split_once(char::is_whitespace) {
+        Some((first, after)) => (first, after.trim_start()),
+        None => (rest, ""),
+    }
+}
+
+/// `[#ROOM] ARGS` for the moderation commands: the first word is the room
+/// when written `#room`, or when it names a room you are in and arguments
+/// follow it (so `/kick ops` in a room with a member `ops` kicks them);
+/// otherwise the current room is meant.
+fn room_first<'a>(
+    rest: &'a str,
+    context: &Context,
+    usage: &str,
+) -> Result<(RoomName, &'a str), String> {
+    let (first, after) = first_word(rest);
+    if first.starts_with('#') {
+        return Ok((room_name(first)?, after));
+    }
+    if !after.is_empty() {
+        if let Ok(room) = RoomName::parse(first) {
+            if context.joined.contains(&room) {
+                return Ok((room, after));
+            }
+        }
+    }
+    match context.current {
+        Some(room) => Ok((room.clone(), rest)),
+        None if context.gone.is_some() => Err(no_room(context)),
+        None => Err(format!("you are in no room: usage: {usage}")),
+    }
+}
+
+/// `account:NAME` without its prefix, in any case.
+fn strip_account(word: &str) -> Option<&str> {
+    let (prefix, name) = word.split_once(':')?;
+    prefix.eq_ignore_ascii_case("account").then_some(name)
+}
+
+/// A ban's or a mute's target: `account:NAME` names an account, anything
+/// else a nick.
+fn subject(word: &str) -> Result<Subject, String> {
+    match strip_account(word) {
+        Some(account) => Ok(Subject::Account(nick_name(account)?)),
+        None => Ok(Subject::Nick(nick_name(word)?)),
+    }
+}
+
+/// An account name (roles and operators name accounts, and an account's name
+/// is its nick), with or without `account:`.
+fn account_name(word: &str) -> Result<Nick, String> {
+    nick_name(strip_account(word).unwrap_or(word))
+}
+
+fn nick_name(word: &str) -> Result<Nick, String> {
+    Nick::parse(word).map_err(|e| e.to_string())
+}
+
+/// A word that reads as a duration (`90s`, `10m`, `2h`, `1d`, `1w`; it
+/// starts with a digit and has a unit) in whole seconds; `None` for a word
+/// that is not one, which then starts the reason.
+fn duration(word: &str) -> Result<Option<u64>, String> {
+    if !word.starts_with(|c: char| c.is_ascii_digit()) {
+        return Ok(None);
+    }
+    let Ok(duration) = humantime::parse_duration(word) else {
+        return Ok(None);
+    };
+    match duration.as_secs() {
+        0 => Err(format!(
+            "a duration is at least 1s ({word:?}); leave it out for a ban or mute until lifted"
+        )),
+        seconds => Ok(Some(seconds)),
+    }
+}
+
+fn moderation_reason(reason: &str) -> Result<Option<String>, String> {
+    match reason {
+        "" => Ok(None),
+        reason => {
+            check_reason(reason).map_err(|e| e.to_string())?;
+            Ok(Some(reason.to_owned()))
+        }
+    }
+}
+
+/// `+i -m +topic_lock …`: each flag set (`+`) or cleared (`-`), by its short
+/// or long name. Nothing at all reads the flags.
+fn flag_changes(words: &str) -> Result<FlagChanges, String> {
+    let usage = "usage: /flags [#ROOM] [+FLAG|-FLAG ...], FLAG one of i (invite_only), \
+                 m (moderated), t (topic_lock), a (accounts_only)";
+    let mut changes = FlagChanges::default();
+    for word in words.split_whitespace() {
+        let (on, name) = match (word.strip_prefix('+'), word.strip_prefix('-')) {
+            (Some(name), _) => (true, name),
+            (_, Some(name)) => (false, name),
+            _ => return Err(usage.into()),
+        };
+        let flag = match name.to_ascii_lowercase().replace('-', "_").as_str() {
+            "i" | "invite" | "invite_only" => &mut changes.invite_only,
+            "m" | "moderated" => &mut changes.moderated,
+            "t" | "topic" | "topic_lock" => &mut changes.topic_lock,
+            "a" | "accounts" | "accounts_only" => &mut changes.accounts_only,
+            _ => return Err(usage.into()),
+        };
+        *flag = Some(on);
+    }
+    Ok(changes)
+}
+
+/// Where the secret part of a typed line starts: for `/register`, `/login`,
+/// `/password` and `/unregister`, the byte offset just after the command
+/// word (every argument is masked, the nick of `/register NICK PASSWORD`
+/// too, which keeps the rule simple). `None` for any other line. A line with
+/// one is never kept in an input history.
+pub fn secret_from(line: &str) -> Option<usize> {
+    let command_line = line.strip_prefix('/')?;
+    let end = command_line
+        .find(char::is_whitespace)
+        .unwrap_or(command_line.len());
+    let command = command_line[..end].to_ascii_lowercase();
+    SECRET_COMMANDS
+        .contains(&command.as_str())
+        .then_some(1 + end)
+}
+
+/// The line as it may be shown while typed: the arguments of a secret
+/// command become `*`s (as many columns as they take, so the cursor stays
+/// where it is), spaces kept. Any other line is returned as it is.
+pub fn mask_secret(line: &str) -> Cow<'_, str> {
+    let Some(from) = secret_from(line) else {
+        return Cow::Borrowed(line);
+    };
+    let mut shown = line[..from].to_owned();
+    for grapheme in line[from..].graphemes(true) {
+        if grapheme.chars().all(char::is_whitespace) {
+            shown.push_str(grapheme);
+        } else {
+            shown.push_str(&"*".repeat(grapheme.width()));
+        }
+    }
+    Cow::Owned(shown)
 }
 
 #[cfg(test)]
@@ -255,6 +642,7 @@ mod tests {
         let context = Context {
             current: Some(&joined[0]),
             query: None,
+            gone: None,
             joined: &joined,
             max_text_bytes: 16,
         };
@@ -313,14 +701,14 @@ mod tests {
             sends("/who"),
             Request::Who {
                 room: room("general"),
-                detail: false,
+                detail: true,
             }
         );
         assert_eq!(
             sends("/who #x"),
             Request::Who {
                 room: room("x"),
-                detail: false
+                detail: true
             }
         );
         assert_eq!(
@@ -406,6 +794,7 @@ mod tests {
         let context = Context {
             current: None,
             query: None,
+            gone: None,
             joined: &[],
             max_text_bytes: 100,
         };
@@ -421,6 +810,7 @@ mod tests {
         let context = Context {
             current: Some(&joined[0]),
             query: Some(&bob),
+            gone: None,
             joined: &joined,
             max_text_bytes: 100,
         };
@@ -438,5 +828,359 @@ mod tests {
             parse("/who", &context),
             Ok(Action::Send(Request::Who { .. }))
         ));
+    }
+    fn nick(name: &str) -> Nick {
+        Nick::parse(name).unwrap()
+    }
+
+    fn moderates(line: &str) -> ModRequest {
+        match sends(line) {
+            Request::Extended(Extended::Moderate(request)) => request,
+            other => panic!("{line:?} gave {other:?}"),
+        }
+    }
+
+    fn account(line: &str) -> AccountRequest {
+        match sends(line) {
+            Request::Extended(Extended::Account(request)) => request,
+            other => panic!("{line:?} gave {other:?}"),
+        }
+    }
+
+    fn operates(line: &str) -> OperatorRequest {
+        match sends(line) {
+            Request::Extended(Extended::Operator(request)) => request,
+            other => panic!("{line:?} gave {other:?}"),
+        }
+    }
+
+    #[test]
+    fn account_commands_build_their_requests() {
+        assert_eq!(
+            account("/register hunter2hunter2"),
+            AccountRequest::Register {
+                nick: None,
+                password: "hunter2hunter2".into()
+            }
+        );
+        assert_eq!(
+            account("/REGISTER Bob hunter2hunter2"),
+            AccountRequest::Register {
+                nick: Some(nick("Bob")),
+                password: "hunter2hunter2".into()
+            }
+        );
+        assert_eq!(
+            account("/password old-one new-one-2"),
+            AccountRequest::SetPassword {
+                old: "old-one".into(),
+                new: "new-one-2".into()
+            }
+        );
+        assert_eq!(
+            account("/unregister whatever"),
+            AccountRequest::DropAccount {
+                password: "whatever".into()
+            }
+        );
+        // Logging in is the conversation's business: the protocol logs in at
+        // hello only.
+        assert_eq!(run("/login s3cret"), Ok(Action::Login("s3cret".into())));
+    }
+
+    #[test]
+    fn account_hints_never_repeat_a_password() {
+        let lines = [
+            "/register short1",
+            "/register pw-alpha pw-beta pw-gamma",
+            "/register 9nick longenough",
+            "/login",
+            "/login pw-two pw-words",
+            "/password pw-onlyone",
+            "/password pw-oldpass short",
+            "/unregister",
+        ];
+        for line in lines {
+            let hint = run(line).unwrap_err();
+            for word in line.split_whitespace().skip(1) {
+                if word != "9nick" {
+                    assert!(!hint.contains(word), "{line:?} gave {hint:?}");
+                }
+            }
+        }
+        assert!(run("/register short1").unwrap_err().contains("8 to 1024"));
+        assert_eq!(lines.len(), 8);
+    }
+
+    #[test]
+    fn roles_kicks_and_invites_act_on_the_current_room_or_the_one_named() {
+        assert_eq!(
+            moderates("/op bob"),
+            ModRequest::Role {
+                room: room("general"),
+                account: nick("bob"),
+                role: Some(Role::Op)
+            }
+        );
+        let role = |line: &str| match moderates(line) {
+            ModRequest::Role {
+                room,
+                account,
+                role,
+                ..
+            } => (room.as_str().to_owned(), account.as_str().to_owned(), role),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            role("/voice #ops carol"),
+            ("ops".into(), "carol".into(), Some(Role::Voice))
+        );
+        assert_eq!(
+            role("/owner ops account:carol"),
+            ("ops".into(), "carol".into(), Some(Role::Owner))
+        );
+        assert_eq!(role("/deop bob"), ("general".into(), "bob".into(), None));
+        assert_eq!(role("/devoice bob"), ("general".into(), "bob".into(), None));
+        // A joined room's name alone is a nick: there is nothing after it.
+        assert_eq!(
+            role("/op ops"),
+            ("general".into(), "ops".into(), Some(Role::Op))
+        );
+        assert_eq!(
+            moderates("/kick bob  spamming links"),
+            ModRequest::Kick {
+                room: room("general"),
+                nick: nick("bob"),
+                reason: Some("spamming links".into())
+            }
+        );
+        assert_eq!(
+            moderates("/kick #ops bob"),
+            ModRequest::Kick {
+                room: room("ops"),
+                nick: nick("bob"),
+                reason: None
+            }
+        );
+        assert_eq!(
+            moderates("/invite bob"),
+            ModRequest::Invite {
+                room: room("general"),
+                nick: nick("bob")
+            }
+        );
+        assert_eq!(
+            moderates("/claim"),
+            ModRequest::Claim {
+                room: room("general")
+            }
+        );
+        assert_eq!(
+            moderates("/claim #new"),
+            ModRequest::Claim { room: room("new") }
+        );
+    }
+
+    #[test]
+    fn bans_and_mutes_take_an_account_a_duration_and_a_reason() {
+        assert_eq!(
+            moderates("/ban bob 2h spam"),
+            ModRequest::Ban {
+                room: room("general"),
+                subject: Subject::Nick(nick("bob")),
+                reason: Some("spam".into()),
+                duration: Some(7200),
+            }
+        );
+        assert_eq!(
+            moderates("/ban #ops account:Bob"),
+            ModRequest::Ban {
+                room: room("ops"),
+                subject: Subject::Account(nick("Bob")),
+                reason: None,
+                duration: None,
+            }
+        );
+        // A word that is not a duration starts the reason.
+        assert_eq!(
+            moderates("/ban bob 3 strikes"),
+            ModRequest::Ban {
+                room: room("general"),
+                subject: Subject::Nick(nick("bob")),
+                reason: Some("3 strikes".into()),
+                duration: None,
+            }
+        );
+        let mute = |line: &str| match moderates(line) {
+            ModRequest::Mute {
+                duration, reason, ..
+            } => (duration, reason),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(mute("/mute bob 90s"), (Some(90), None));
+        assert_eq!(
+            mute("/mute bob 10m calm down"),
+            (Some(600), Some("calm down".into()))
+        );
+        assert_eq!(mute("/mute bob 1d"), (Some(86_400), None));
+        assert_eq!(
+            moderates("/unban account:bob"),
+            ModRequest::Unban {
+                room: room("general"),
+                subject: Subject::Account(nick("bob"))
+            }
+        );
+        assert_eq!(
+            moderates("/unmute #ops bob"),
+            ModRequest::Unmute {
+                room: room("ops"),
+                subject: Subject::Nick(nick("bob"))
+            }
+        );
+    }
+
+    #[test]
+    fn flags_read_or_change_by_short_or_long_name() {
+        let flags = |line: &str| match moderates(line) {
+            ModRequest::Flags { room, changes } => (room.as_str().to_owned(), changes),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(flags("/flags"), ("general".into(), FlagChanges::default()));
+        assert_eq!(
+            flags("/flags elsewhere"),
+            ("elsewhere".into(), FlagChanges::default())
+        );
+        assert_eq!(
+            flags("/flags +invite_only -moderated +t -accounts"),
+            (
+                "general".into(),
+                FlagChanges {
+                    invite_only: Some(true),
+                    moderated: Some(false),
+                    topic_lock: Some(true),
+                    accounts_only: Some(false),
+                }
+            )
+        );
+        assert_eq!(
+            flags("/flags #ops +i +m +invite -topic-lock +a"),
+            (
+                "ops".into(),
+                FlagChanges {
+                    invite_only: Some(true),
+                    moderated: Some(true),
+                    topic_lock: Some(false),
+                    accounts_only: Some(true),
+                }
+            )
+        );
+    }
+
+    #[test]
+    fn operator_commands_build_their_requests() {
+        assert_eq!(
+            operates("/kill mallory flooding the lobby"),
+            OperatorRequest::Kill {
+                nick: nick("mallory"),
+                reason: Some("flooding the lobby".into())
+            }
+        );
+        assert_eq!(
+            operates("/suspend account:mallory"),
+            OperatorRequest::Suspend {
+                account: nick("mallory"),
+                reason: None
+            }
+        );
+        assert_eq!(
+            operates("/unsuspend mallory"),
+            OperatorRequest::Unsuspend {
+                account: nick("mallory")
+            }
+        );
+    }
+
+    #[test]
+    fn wrong_moderation_lines_get_a_usage_line_and_send_nothing() {
+        let hints = [
+            ("/op", "usage: /op [#ROOM] NICK"),
+            ("/op a b", "usage: /op [#ROOM] NICK"),
+            ("/deop 1x", "nick"),
+            ("/kick", "usage: /kick"),
+            ("/kick account:bob", "not an account"),
+            ("/ban", "usage: /ban"),
+            ("/ban bob 0s", "at least 1s"),
+            ("/ban account:", "nick"),
+            ("/unban", "usage: /unban"),
+            ("/unmute bob now", "usage: /unmute"),
+            ("/mute", "usage: /mute"),
+            ("/invite", "usage: /invite"),
+            ("/flags +x", "usage: /flags"),
+            ("/flags #no!room", "room"),
+            ("/flags +i moderated", "usage: /flags"),
+            ("/claim a b", "usage: /claim"),
+            ("/kill", "usage: /kill"),
+            ("/suspend", "usage: /suspend"),
+            ("/unsuspend", "usage: /unsuspend"),
+        ];
+        for (line, hint) in hints {
+            let err = run(line).unwrap_err();
+            assert!(err.contains(hint), "{line:?} gave {err:?}");
+            assert!(!err.contains('\n'), "one line: {err:?}");
+        }
+        assert_eq!(hints.len(), 19);
+        let context = Context {
+            current: None,
+            query: None,
+            gone: None,
+            joined: &[],
+            max_text_bytes: 100,
+        };
+        assert!(parse("/kick bob", &context)
+            .unwrap_err()
+            .contains("no room"));
+        assert!(parse("/kick #ops bob", &context).is_ok());
+    }
+
+    #[test]
+    fn a_line_typed_in_a_room_left_is_not_sent_elsewhere() {
+        let joined = [room("general")];
+        let ops = room("ops");
+        let context = Context {
+            current: None,
+            query: None,
+            gone: Some(&ops),
+            joined: &joined,
+            max_text_bytes: 100,
+        };
+        for line in ["hello", "/me waves", "/kick bob", "/who", "/leave"] {
+            let err = parse(line, &context).unwrap_err();
+            assert!(
+                err.contains("not in #ops any more: /join ops"),
+                "{line}: {err}"
+            );
+        }
+        assert!(parse("/join ops", &context).is_ok());
+    }
+
+    #[test]
+    fn the_arguments_of_account_commands_are_secret() {
+        assert_eq!(secret_from("/login hunter2"), Some(6));
+        assert_eq!(secret_from("/Register bob pw"), Some(9));
+        assert_eq!(secret_from("/password"), Some(9));
+        assert_eq!(secret_from("/unregister x"), Some(11));
+        for line in [
+            "/log",
+            "/loginx pw",
+            "//login pw",
+            "login pw",
+            "/join ops",
+            "",
+        ] {
+            assert_eq!(secret_from(line), None, "{line:?}");
+        }
+        assert_eq!(mask_secret("/login hunter2"), "/login *******");
+        assert_eq!(mask_secret("/password  ab 猫x"), "/password  ** ***");
+        assert_eq!(mask_secret("/join ops"), "/join ops");
     }
 }

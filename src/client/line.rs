@@ -26,6 +26,9 @@ pub struct LineFace {
     interactive: bool,
     /// The user's nick, which tells private messages to and from apart.
     me: Option<Nick>,
+    /// The account last said to be logged in to, so a reconnect that logs in
+    /// to the same one says nothing new.
+    account: Option<Nick>,
     typing_shown: HashMap<String, Instant>,
 }
 
@@ -35,6 +38,7 @@ impl LineFace {
             screen,
             interactive,
             me: None,
+            account: None,
             typing_shown: HashMap::new(),
         }
     }
@@ -100,6 +104,27 @@ impl Face for LineFace {
                     .status(&format!("reconnected as {}", clean(nick.as_str())));
                 self.me = Some(nick);
             }
+            Update::LoggedIn(account) => {
+                if account != self.account {
+                    // Not logged in at the start of a session is the usual
+                    // case: said only when it changes.
+                    if account.is_some() || self.account.is_some() {
+                        self.notice(&render::logged_in(account.as_ref()));
+                    }
+                    self.account = account;
+                }
+            }
+            Update::NeedsLogin { nick, refusal } => self
+                .screen
+                .error(&render::needs_login(&nick, refusal.as_deref())),
+            Update::Removed { room, current } => {
+                let mut note = render::removed(&room);
+                if let Some(now) = current {
+                    note.push_str(&format!("; now talking in #{}", clean(now.as_str())));
+                }
+                self.notice(&note);
+            }
+            Update::Done(done) => self.notice(&render::done(&done)),
             Update::Reconnecting { reason, delay } => {
                 self.screen.status(&render::connection_lost(&reason, delay))
             }

@@ -124,6 +124,7 @@ fn run_client(args: &ClientArgs) -> Result<Ending, ClientError> {
             settings: settings.clone(),
             interactive,
             one_shot: one_shot.is_some(),
+            json: args.json,
         };
         let screen = Screen::new(
             Box::new(Stream { stderr: false }),

@@ -9,9 +9,11 @@ use serde_json::Value;
 
 use crate::protocol::frames::{Event, Message, RoomSummary, Sanction};
 use crate::protocol::incoming::{ServerEvent, UnknownEvent};
+use crate::protocol::moderation::{MemberDetail, RoomFlags};
 use crate::protocol::names::{Nick, RoomName};
 
 use super::core::rooms::{Numbering, Summary};
+use super::core::update::Done;
 
 /// Makes untrusted text safe to print: C0 controls (but tab) become caret
 /// notation (`^[` for ESC), DEL, C1 controls and the bidirectional-override
@@ -146,12 +148,10 @@ impl Renderer {
                     clean(topic)
                 ),
             },
-            Event::Invite { room, by, ts } => format!(
-                "{} {} invited you to {} (/join {})",
+            Event::Invite { ts, .. } => format!(
+                "{} {}",
                 local_time(ts),
-                self.nick(by),
-                self.room(room),
-                self.room(room)
+                invite_text(event, &|nick| self.nick(nick))?
             ),
             Event::Message(_) | Event::Typing { .. } | Event::Ping | Event::Bye { .. } => {
                 return None
@@ -160,73 +160,18 @@ impl Renderer {
         })
     }
 
-    /// A 1.2 room event, such as "alice banned bob: spam"; `None` for any other.
+    /// A 1.2 room event, such as "10:15 #ops alice banned bob: spam",
+    /// dimmed like the room's other goings-on; `None` for any other event.
     pub fn moderation(&self, event: &Event) -> Option<String> {
         let action = event.room_action()?;
-        let subject = |sanction: &Sanction| match (&sanction.account, &sanction.nick) {
-            (Some(account), _) => self.nick(account),
-            (None, Some(nick)) => format!("{} (nick)", self.nick(nick)),
-            (None, None) => "?".to_owned(),
-        };
-        let why = |reason: &Option<String>| {
-            reason
-                .as_deref()
-                .map(|r| format!(": {}", clean(r)))
-                .unwrap_or_default()
-        };
-        let until = |sanction: &Sanction| {
-            sanction
-                .until
-                .as_deref()
-                .map(|until| format!(" until {}", local_time(until)))
-                .unwrap_or_default()
-        };
-        let what = match event {
-            Event::Claim(_) => "claimed the room".to_owned(),
-            Event::Role { account, role, .. } => match role.as_str() {
-                "none" => format!("took {}'s role away", self.nick(account)),
-                role => format!("made {} {}", self.nick(account), clean(role)),
-            },
-            Event::Kick { nick, reason, .. } => {
-                format!("kicked {}{}", self.nick(nick), why(reason))
-            }
-            Event::Ban(sanction) => format!(
-                "banned {}{}{}",
-                subject(sanction),
-                until(sanction),
-                why(&sanction.reason)
+        let what = moderation_text(event, &|nick| clean(nick.as_str()), &local_time)?;
+        Some(self.paint(
+            "2",
+            &format!(
+                "{} #{} {what}",
+                local_time(&action.ts),
+                clean(action.room.as_str())
             ),
-            Event::Unban(sanction) => format!("unbanned {}", subject(sanction)),
-            Event::Mute(sanction) => format!(
-                "muted {}{}{}",
-                subject(sanction),
-                until(sanction),
-                why(&sanction.reason)
-            ),
-            Event::Unmute(sanction) => format!("unmuted {}", subject(sanction)),
-            Event::Flags { flags, .. } => {
-                let on: Vec<&str> = [
-                    (flags.invite_only, "invite-only"),
-                    (flags.moderated, "moderated"),
-                    (flags.topic_lock, "topic lock"),
-                    (flags.accounts_only, "accounts only"),
-                ]
-                .into_iter()
-                .filter_map(|(set, name)| set.then_some(name))
-                .collect();
-                match on.as_slice() {
-                    [] => "cleared the room's flags".to_owned(),
-                    on => format!("set the room's flags: {}", on.join(", ")),
-                }
-            }
-            _ => return None,
-        };
-        Some(format!(
-            "{} {} {} {}",
-            local_time(&action.ts),
-            self.room(&action.room),
-            self.nick(&action.by),
-            what
         ))
     }
 
@@ -280,14 +225,8 @@ impl Renderer {
     }
 
     /// `/who`.
-    pub fn members(&self, room: &RoomName, members: &[Nick]) -> String {
-        self.notice(&format!(
-            "#{}: {} member{}: {}",
-            clean(room.as_str()),
-            members.len(),
-            if members.len() == 1 { "" } else { "s" },
-            nick_list(members)
-        ))
+    pub fn members(&self, room: &RoomName, members: &[MemberDetail]) -> String {
+        self.notice(&who(room, members))
     }
 
     /// `/rooms`, a line per room.
@@ -380,6 +319,214 @@ pub fn rejoined(summary: &Summary) -> String {
     }
 }
 
+/// What a 1.2 room event says, after its time and room: "alice banned bob
+/// until 18:00: spam". `nick` writes a nick (plain, or painted), `time` a
+/// timestamp (the face's clock); untrusted text goes through [`clean`].
+/// `None` for an event that is not a moderation event.
+pub fn moderation_text(
+    event: &Event,
+    nick: &dyn Fn(&Nick) -> String,
+    time: &dyn Fn(&str) -> String,
+) -> Option<String> {
+    let action = event.room_action()?;
+    let subject = |sanction: &Sanction| match (&sanction.account, &sanction.nick) {
+        (Some(account), _) => nick(account),
+        (None, Some(name)) => format!("{} (nick)", nick(name)),
+        (None, None) => "?".to_owned(),
+    };
+    let why = |reason: &Option<String>| {
+        reason
+            .as_deref()
+            .map(|r| format!(": {}", clean(r)))
+            .unwrap_or_default()
+    };
+    let until = |sanction: &Sanction| {
+        sanction
+            .until
+            .as_deref()
+            .map(|until| format!(" until {}", time(until)))
+            .unwrap_or_default()
+    };
+    let what = match event {
+        Event::Claim(_) => "claimed the room".to_owned(),
+        Event::Role { account, role, .. } => match role.as_str() {
+            "none" => format!("took {}'s role away", nick(account)),
+            role => format!("made {} {}", nick(account), clean(role)),
+        },
+        Event::Kick {
+            nick: kicked,
+            reason,
+            ..
+        } => format!("kicked {}{}", nick(kicked), why(reason)),
+        Event::Ban(sanction) => format!(
+            "banned {}{}{}",
+            subject(sanction),
+            until(sanction),
+            why(&sanction.reason)
+        ),
+        Event::Unban(sanction) => format!("unbanned {}", subject(sanction)),
+        Event::Mute(sanction) => format!(
+            "muted {}{}{}",
+            subject(sanction),
+            until(sanction),
+            why(&sanction.reason)
+        ),
+        Event::Unmute(sanction) => format!("unmuted {}", subject(sanction)),
+        Event::Flags { flags, .. } => match flag_names(flags).as_slice() {
+            [] => "cleared the room's flags".to_owned(),
+            on => format!("set the room's flags: {}", on.join(", ")),
+        },
+        _ => return None,
+    };
+    Some(format!("{} {what}", nick(&action.by)))
+}
+
+/// An `invite` event: "bob invited you to #ops (/join ops)"; `None` for any
+/// other event.
+pub fn invite_text(event: &Event, nick: &dyn Fn(&Nick) -> String) -> Option<String> {
+    let Event::Invite { room, by, .. } = event else {
+        return None;
+    };
+    let room = clean(room.as_str());
+    Some(format!(
+        "{} invited you to #{room} (/join {room})",
+        nick(by)
+    ))
+}
+
+/// The flags that are set, by the names the interface shows.
+fn flag_names(flags: &RoomFlags) -> Vec<&'static str> {
+    [
+        (flags.invite_only, "invite-only"),
+        (flags.moderated, "moderated"),
+        (flags.topic_lock, "topic lock"),
+        (flags.accounts_only, "accounts only"),
+    ]
+    .into_iter()
+    .filter_map(|(set, name)| set.then_some(name))
+    .collect()
+}
+
+/// `/who`'s answer: "#ops: 4 members: alice (owner), bob (op), carol (logged
+/// in), dave". A role is held by an account, so it implies a login; a member
+/// logged in to an account of another spelling says which.
+pub fn who(room: &RoomName, members: &[MemberDetail]) -> String {
+    let list: Vec<String> = members
+        .iter()
+        .map(|member| {
+            let name = clean(member.nick.as_str());
+            let account = member.account.as_ref().map(|account| {
+                if account.key() == member.nick.key() {
+                    String::new()
+                } else {
+                    format!(" as {}", clean(account.as_str()))
+                }
+            });
+            match (member.role, account) {
+                (Some(role), _) => format!("{name} ({})", role.as_str()),
+                (None, Some(other)) => format!("{name} (logged in{other})"),
+                (None, None) => name,
+            }
+        })
+        .collect();
+    format!(
+        "#{}: {} member{}: {}",
+        clean(room.as_str()),
+        members.len(),
+        if members.len() == 1 { "" } else { "s" },
+        list.join(", ")
+    )
+}
+
+/// The status of the session's account: "logged in as alice".
+pub fn logged_in(account: Option<&Nick>) -> String {
+    match account {
+        Some(account) => format!("logged in as {}", clean(account.as_str())),
+        None => "not logged in to an account".to_owned(),
+    }
+}
+
+/// What to do when `hello` was refused but the connection stays: `refusal`
+/// is `None` when the nick is an account (and no password was given), else
+/// the server's message (a suspended account).
+pub fn needs_login(nick: &Nick, refusal: Option<&str>) -> String {
+    let nick = clean(nick.as_str());
+    match refusal {
+        None => format!("nick {nick} is registered: /login PASSWORD, or /nick OTHER"),
+        Some(message) => format!(
+            "{}: /nick OTHER to go on under another nick",
+            clean(message)
+        ),
+    }
+}
+
+/// The status line of a reconnect that logs in (`/login` once registered).
+pub fn logging_in(nick: &Nick) -> String {
+    format!(
+        "logging in to the account {}: connecting again",
+        clean(nick.as_str())
+    )
+}
+
+/// The user was kicked or banned from a room.
+pub fn removed(room: &RoomName) -> String {
+    let room = clean(room.as_str());
+    format!("you are no longer in #{room} (/join {room} to try again)")
+}
+
+/// What a 1.2 request did, when no room event says it.
+pub fn done(done: &Done) -> String {
+    match done {
+        Done::Registered {
+            account,
+            logged_in: true,
+        } => format!(
+            "registered your nick {} as an account",
+            clean(account.as_str())
+        ),
+        Done::Registered { account, .. } => {
+            format!("registered the account {}", clean(account.as_str()))
+        }
+        Done::PasswordChanged => "your account's password is changed".to_owned(),
+        Done::AccountDropped(account) => format!(
+            "dropped the account {} (you keep the nick)",
+            clean(account.as_str())
+        ),
+        Done::Moderated {
+            room,
+            kind,
+            changed: true,
+        } => format!("{kind} in #{}: done", clean(room.as_str())),
+        Done::Moderated { room, kind, .. } => {
+            format!("{kind} in #{}: nothing to change", clean(room.as_str()))
+        }
+        Done::Flags {
+            room,
+            flags,
+            unchanged,
+        } => {
+            let room = clean(room.as_str());
+            let unchanged = if *unchanged { " (unchanged)" } else { "" };
+            match flag_names(flags).as_slice() {
+                [] => format!("#{room} has no flags set{unchanged}"),
+                on => format!("#{room} flags: {}{unchanged}", on.join(", ")),
+            }
+        }
+        Done::Invited { room, nick } => format!(
+            "invited {} to #{}",
+            clean(nick.as_str()),
+            clean(room.as_str())
+        ),
+        Done::Killed(nick) => format!("killed {}", clean(nick.as_str())),
+        Done::Suspended(account) => {
+            format!("suspended the account {}", clean(account.as_str()))
+        }
+        Done::Unsuspended(account) => {
+            format!("unsuspended the account {}", clean(account.as_str()))
+        }
+    }
+}
+
 fn nick_list(members: &[Nick]) -> String {
     members
         .iter()
@@ -412,6 +559,8 @@ pub fn local_time(ts: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::frames::RoomAction;
+    use crate::protocol::moderation::Role;
 
     fn nick(name: &str) -> Nick {
         Nick::parse(name).unwrap()
@@ -505,7 +654,7 @@ mod tests {
 
     #[test]
     fn unknown_events_show_generically_and_safely() {
-        let line = r#"{"type":"kick","room":"ops","seq":7,"ts":"t","by":"alice","nick":"bob","reason":"x\u001b[2J","n":[1]}"#;
+        let line = r#"{"type":"redact","room":"ops","seq":7,"ts":"t","by":"alice","nick":"bob","reason":"x\u001b[2J","n":[1]}"#;
         let Ok(crate::protocol::incoming::ServerFrame::Event(event)) =
             crate::protocol::incoming::ServerFrame::parse(line)
         else {
@@ -513,8 +662,197 @@ mod tests {
         };
         assert_eq!(
             plain().item(&event, &nick("carol")).unwrap(),
-            "t #ops [kick] by=alice n=[1] nick=bob reason=x^[[2J"
+            "t #ops [redact] by=alice n=[1] nick=bob reason=x^[[2J"
         );
+    }
+
+    fn action(seq: u64) -> RoomAction {
+        RoomAction {
+            room: RoomName::parse("ops").unwrap(),
+            seq,
+            ts: "t".into(),
+            by: nick("alice"),
+        }
+    }
+
+    fn sanction(account: Option<&str>, nick_name: Option<&str>, reason: Option<&str>) -> Sanction {
+        Sanction {
+            action: action(3),
+            account: account.map(nick),
+            nick: nick_name.map(nick),
+            reason: reason.map(str::to_owned),
+            until: None,
+        }
+    }
+
+    #[test]
+    fn moderation_events_read_as_dimmed_sentences() {
+        let lines = [
+            (Event::Claim(action(1)), "t #ops alice claimed the room"),
+            (
+                Event::Role {
+                    action: action(2),
+                    account: nick("bob"),
+                    role: "op".into(),
+                },
+                "t #ops alice made bob op",
+            ),
+            (
+                Event::Role {
+                    action: action(2),
+                    account: nick("bob"),
+                    role: "none".into(),
+                },
+                "t #ops alice took bob's role away",
+            ),
+            (
+                Event::Kick {
+                    action: action(3),
+                    nick: nick("bob"),
+                    reason: Some("flood\u{1b}[2J".into()),
+                },
+                "t #ops alice kicked bob: flood^[[2J",
+            ),
+            (
+                Event::Ban(sanction(Some("bob"), None, Some("spam"))),
+                "t #ops alice banned bob: spam",
+            ),
+            (
+                Event::Ban(Sanction {
+                    until: Some("u".into()),
+                    ..sanction(None, Some("bob"), None)
+                }),
+                "t #ops alice banned bob (nick) until u",
+            ),
+            (
+                Event::Unban(sanction(Some("bob"), None, None)),
+                "t #ops alice unbanned bob",
+            ),
+            (
+                Event::Mute(sanction(None, Some("bob"), Some("calm down"))),
+                "t #ops alice muted bob (nick): calm down",
+            ),
+            (
+                Event::Unmute(sanction(Some("bob"), None, None)),
+                "t #ops alice unmuted bob",
+            ),
+            (
+                Event::Flags {
+                    action: action(9),
+                    flags: RoomFlags {
+                        invite_only: true,
+                        topic_lock: true,
+                        ..RoomFlags::default()
+                    },
+                },
+                "t #ops alice set the room's flags: invite-only, topic lock",
+            ),
+            (
+                Event::Flags {
+                    action: action(9),
+                    flags: RoomFlags::default(),
+                },
+                "t #ops alice cleared the room's flags",
+            ),
+        ];
+        for (event, line) in &lines {
+            assert_eq!(plain().event(event).as_deref(), Some(*line));
+        }
+        assert_eq!(lines.len(), 11);
+        // Dimmed at a terminal, and nothing inside resets the dimming.
+        let dim = Renderer { color: true }.event(&lines[4].0).unwrap();
+        assert_eq!(dim, "\x1b[2mt #ops alice banned bob: spam\x1b[0m");
+        let invite = Event::Invite {
+            room: RoomName::parse("ops").unwrap(),
+            by: nick("bob"),
+            ts: "t".into(),
+        };
+        assert_eq!(
+            plain().event(&invite).unwrap(),
+            "t bob invited you to #ops (/join ops)"
+        );
+    }
+
+    #[test]
+    fn who_shows_roles_and_logins() {
+        let member = |name: &str, account: Option<&str>, role| MemberDetail {
+            nick: nick(name),
+            account: account.map(nick),
+            role,
+        };
+        let members = [
+            member("alice", Some("alice"), Some(Role::Owner)),
+            member("bob", Some("bob"), Some(Role::Op)),
+            member("carol", Some("carol"), Some(Role::Voice)),
+            member("dave", Some("Dave"), None),
+            member("erin", None, None),
+        ];
+        assert_eq!(
+            who(&RoomName::parse("ops").unwrap(), &members),
+            "#ops: 5 members: alice (owner), bob (op), carol (voice), dave (logged in), erin"
+        );
+        assert_eq!(
+            who(&RoomName::parse("ops").unwrap(), &members[4..]),
+            "#ops: 1 member: erin"
+        );
+    }
+
+    #[test]
+    fn what_a_request_did_is_said_once_for_both_faces() {
+        let ops = || RoomName::parse("ops").unwrap();
+        let cases = [
+            (
+                Done::Registered {
+                    account: nick("alice"),
+                    logged_in: true,
+                },
+                "registered your nick alice as an account",
+            ),
+            (
+                Done::Moderated {
+                    room: ops(),
+                    kind: "unban",
+                    changed: false,
+                },
+                "unban in #ops: nothing to change",
+            ),
+            (
+                Done::Flags {
+                    room: ops(),
+                    flags: RoomFlags {
+                        moderated: true,
+                        ..RoomFlags::default()
+                    },
+                    unchanged: false,
+                },
+                "#ops flags: moderated",
+            ),
+            (
+                Done::Flags {
+                    room: ops(),
+                    flags: RoomFlags::default(),
+                    unchanged: true,
+                },
+                "#ops has no flags set (unchanged)",
+            ),
+            (
+                Done::Invited {
+                    room: ops(),
+                    nick: nick("bob"),
+                },
+                "invited bob to #ops",
+            ),
+            (Done::Killed(nick("mallory")), "killed mallory"),
+        ];
+        for (what, text) in &cases {
+            assert_eq!(done(what), *text);
+        }
+        assert_eq!(cases.len(), 6);
+        assert_eq!(
+            needs_login(&nick("alice"), None),
+            "nick alice is registered: /login PASSWORD, or /nick OTHER"
+        );
+        assert_eq!(logged_in(Some(&nick("alice"))), "logged in as alice");
     }
 
     #[test]

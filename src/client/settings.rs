@@ -1,6 +1,12 @@
 //! The client's settings: the optional client config file
 //! (`$XDG_CONFIG_HOME/confab/client.toml`) merged with the command line, flags
 //! winning, into one validated [`ClientSettings`].
+//!
+//! An account password is only ever read from a file of the user's own
+//! (`account_password_file`, `--account-password-file`), never from the
+//! config file itself or a flag's value: a flag's value shows in `ps` to every
+//! user of the machine, and a config file gets copied and shared. The file
+//! must be readable by its owner alone, as ssh asks of a private key.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -23,6 +29,7 @@ pub const CLIENT_CONFIG_KEYS: &[&str] = &[
     "nick",
     "join",
     "password_file",
+    "account_password_file",
     "ca",
     "known_hosts",
     "reconnect_attempts",
@@ -109,6 +116,8 @@ pub struct ClientSettings {
     pub nick: Option<Nick>,
     pub join: Vec<RoomName>,
     pub password: Option<String>,
+    /// The password of the nick's account, sent with `hello` to log in.
+    pub account_password: Option<String>,
     pub trust: TrustMode,
     pub known_hosts: PathBuf,
     pub reconnect_attempts: u32,
@@ -125,6 +134,10 @@ impl fmt::Debug for ClientSettings {
             .field("nick", &self.nick)
             .field("join", &self.join)
             .field("password", &self.password.as_ref().map(|_| "<hidden>"))
+            .field(
+                "account_password",
+                &self.account_password.as_ref().map(|_| "<hidden>"),
+            )
             .field("trust", &self.trust)
             .field("known_hosts", &self.known_hosts)
             .field("reconnect_attempts", &self.reconnect_attempts)
@@ -141,6 +154,7 @@ struct ConfigFile {
     nick: Option<String>,
     join: Option<Vec<String>>,
     password_file: Option<PathBuf>,
+    account_password_file: Option<PathBuf>,
     ca: Option<PathBuf>,
     known_hosts: Option<PathBuf>,
     reconnect_attempts: Option<u32>,
@@ -227,6 +241,16 @@ impl ClientSettings {
             Some(path) => Some(read_password(&path)?),
             None => None,
         };
+        // Raw mode sends no `hello` of its own: the file is not even read.
+        let account_file = args
+            .account_password_file
+            .clone()
+            .or(file.account_password_file.map(relative))
+            .filter(|_| !args.raw);
+        let account_password = match account_file {
+            Some(path) => Some(read_account_password(&path)?),
+            None => None,
+        };
         let trust = if let Some(ca) = &args.ca {
             TrustMode::Ca(ca.clone())
         } else if let Some(fingerprint) = &args.fingerprint {
@@ -257,6 +281,7 @@ impl ClientSettings {
             nick,
             join,
             password,
+            account_password,
             trust,
             known_hosts,
             reconnect_attempts,
@@ -281,6 +306,32 @@ fn read_password(path: &Path) -> Result<String, ClientError> {
         return Err(ClientError::Usage(format!(
             "password file {}: the first line is empty",
             path.display()
+        )));
+    }
+    Ok(password)
+}
+
+/// The account password file: its first line, from a file nobody but its
+/// owner can read or change (mode 0600 or stricter), as ssh insists for a
+/// private key.
+fn read_account_password(path: &Path) -> Result<String, ClientError> {
+    use std::os::unix::fs::PermissionsExt;
+    let shown = path.display();
+    let metadata = std::fs::metadata(path)
+        .map_err(|e| ClientError::Usage(format!("account password file {shown}: {e}")))?;
+    let mode = metadata.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(ClientError::Usage(format!(
+            "account password file {shown}: permissions {mode:04o} are too open: other users \
+             could read your password; make it yours alone with `chmod 600 {shown}`"
+        )));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ClientError::Usage(format!("account password file {shown}: {e}")))?;
+    let password = text.lines().next().unwrap_or("").to_owned();
+    if password.is_empty() {
+        return Err(ClientError::Usage(format!(
+            "account password file {shown}: the first line is empty"
         )));
     }
     Ok(password)
@@ -383,5 +434,50 @@ mod tests {
         };
         let err = ClientSettings::merge(&args, ConfigFile::default(), Path::new(".")).unwrap_err();
         assert!(err.to_string().contains("--nick"), "{err}");
+    }
+
+    #[test]
+    fn the_account_password_file_must_be_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("confab-account-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("account");
+        std::fs::write(&path, "correct horse\nsecond line\n").unwrap();
+        let args = ClientArgs {
+            nick: Some("alice".into()),
+            account_password_file: Some(path.clone()),
+            ..ClientArgs::default()
+        };
+        let merged = |args: &ClientArgs| ClientSettings::merge(args, ConfigFile::default(), &dir);
+        for mode in [0o644, 0o640, 0o604, 0o620] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let err = merged(&args).unwrap_err().to_string();
+            assert!(
+                err.contains("too open") && err.contains("chmod 600"),
+                "{err}"
+            );
+            assert!(!err.contains("horse"), "{err}");
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let settings = merged(&args).unwrap();
+        assert_eq!(settings.account_password.as_deref(), Some("correct horse"));
+        assert!(!format!("{settings:?}").contains("horse"));
+        // From the config file, relative to its directory.
+        let file: ConfigFile = toml::from_str(r#"account_password_file = "account""#).unwrap();
+        let args = ClientArgs {
+            nick: Some("alice".into()),
+            ..ClientArgs::default()
+        };
+        let settings = ClientSettings::merge(&args, file, &dir).unwrap();
+        assert_eq!(settings.account_password.as_deref(), Some("correct horse"));
+        std::fs::write(&path, "\n").unwrap();
+        let err = ClientSettings::merge(
+            &args,
+            toml::from_str(r#"account_password_file = "account""#).unwrap(),
+            &dir,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("first line is empty"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

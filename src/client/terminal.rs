@@ -3,14 +3,23 @@
 //! editor's external printer, which prints above the line being typed and then
 //! redraws it, so arriving messages never garble the input. Key presses on a
 //! line that is not a slash command are reported, so the client can send
-//! `typing`.
+//! `typing`. The arguments of a command carrying a password are drawn as
+//! `*`s, and such a line never joins the history.
 
-use rustyline::history::DefaultHistory;
-use rustyline::{
-    Cmd, ConditionalEventHandler, Editor, Event, EventContext, EventHandler, ExternalPrinter,
-    KeyCode, KeyEvent, Modifiers, RepeatCount,
-};
+use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
+
+use rustyline::completion::Completer;
+use rustyline::highlight::{CmdKind, Highlighter};
+use rustyline::hint::Hinter;
+use rustyline::history::{DefaultHistory, History};
+use rustyline::validate::Validator;
+use rustyline::{
+    Cmd, ColorMode, ConditionalEventHandler, Editor, Event, EventContext, EventHandler,
+    ExternalPrinter, Helper, KeyCode, KeyEvent, Modifiers, RepeatCount,
+};
+
+use crate::client::commands;
 
 use tokio::sync::mpsc;
 
@@ -35,10 +44,15 @@ pub fn start() -> std::io::Result<Terminal> {
     let config = rustyline::Config::builder()
         .max_history_size(HISTORY_LINES)
         .map_err(std::io::Error::other)?
-        .auto_add_history(true)
+        // Lines join the history in `edit`, those with a password left out.
+        .auto_add_history(false)
+        // The highlighter is what masks a password: it must always run. It
+        // adds no colour of its own.
+        .color_mode(ColorMode::Forced)
         .build();
-    let mut editor: Editor<(), DefaultHistory> =
+    let mut editor: Editor<Masking, DefaultHistory> =
         Editor::with_config(config).map_err(std::io::Error::other)?;
+    editor.set_helper(Some(Masking));
     let printer = editor
         .create_external_printer()
         .map_err(std::io::Error::other)?;
@@ -60,10 +74,15 @@ pub fn start() -> std::io::Result<Terminal> {
     })
 }
 
-fn edit(mut editor: Editor<(), DefaultHistory>, sender: mpsc::Sender<InputEvent>) {
+fn edit(mut editor: Editor<Masking, DefaultHistory>, sender: mpsc::Sender<InputEvent>) {
     loop {
         let event = match editor.readline(PROMPT) {
-            Ok(line) => InputEvent::Line(line),
+            Ok(line) => {
+                if commands::secret_from(&line).is_none() {
+                    let _ = editor.history_mut().add(&line);
+                }
+                InputEvent::Line(line)
+            }
             // Ctrl-C drops the half-typed line, as in a shell; Ctrl-D on an
             // empty line ends the session.
             Err(rustyline::error::ReadlineError::Interrupted) => continue,
@@ -121,6 +140,34 @@ impl Drop for SavedModes {
         }
     }
 }
+
+/// The editor's helper: only its highlighting does anything, drawing the
+/// arguments of `/login`, `/register`, `/password` and `/unregister` as `*`s.
+struct Masking;
+
+impl Highlighter for Masking {
+    fn highlight<'l>(&self, line: &'l str, _pos: usize) -> Cow<'l, str> {
+        commands::mask_secret(line)
+    }
+
+    fn highlight_char(&self, line: &str, _pos: usize, kind: CmdKind) -> bool {
+        // A typed character of a secret line is drawn through `highlight`,
+        // never echoed as it is.
+        kind != CmdKind::MoveCursor && commands::secret_from(line).is_some()
+    }
+}
+
+impl Completer for Masking {
+    type Candidate = String;
+}
+
+impl Hinter for Masking {
+    type Hint = String;
+}
+
+impl Validator for Masking {}
+
+impl Helper for Masking {}
 
 /// Reports a key press that edits chat text (not a slash command).
 struct TypingSignal {

@@ -34,9 +34,8 @@ pub use error::ConfigError;
 pub use keys::{config_keys, Applies, ConfigKey, Section, SECTIONS};
 pub use secret::Secret;
 pub use settings::{
-    AccountSettings, ConfiguredRoom, FsyncPolicy, Limits, ListenerSettings, LogFormat,
-    LogSettings, Registration, Settings,
-    TlsSource, WebSettings,
+    AccountSettings, ConfiguredRoom, FsyncPolicy, Limits, ListenerSettings, LogFormat, LogSettings,
+    Registration, Settings, TlsSource, WebSettings,
 };
 
 use file::FileConfig;

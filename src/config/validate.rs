@@ -12,7 +12,8 @@ use super::error::ConfigError;
 use super::file::{FileConfig, FileListener, FileLog, FileRoom, FileTls};
 use super::secret::Secret;
 use super::settings::{
-    AccountSettings, ConfiguredRoom, Limits, ListenerSettings, LogSettings, Settings, TlsSource, WebSettings,
+    AccountSettings, ConfiguredRoom, Limits, ListenerSettings, LogSettings, Settings, TlsSource,
+    WebSettings,
 };
 use super::MAX_SERVER_NAME_BYTES;
 use crate::protocol::names::{check_text, check_topic, Nick, RoomName};

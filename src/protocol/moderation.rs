@@ -195,6 +195,57 @@ impl ModRequest {
     }
 }
 
+/// The two kinds of sanction, which share their requests' shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SanctionKind {
+    Ban,
+    Mute,
+}
+
+impl SanctionKind {
+    /// `ban` or `mute` as a request type names it (and `unban`, `unmute`
+    /// for lifting one); `None` for any other.
+    pub fn of(kind: &str) -> Option<SanctionKind> {
+        match kind {
+            "ban" | "unban" => Some(SanctionKind::Ban),
+            "mute" | "unmute" => Some(SanctionKind::Mute),
+            _ => None,
+        }
+    }
+
+    /// The request that imposes this sanction.
+    pub fn impose(
+        self,
+        room: RoomName,
+        subject: Subject,
+        reason: Option<String>,
+        duration: Option<u64>,
+    ) -> ModRequest {
+        match self {
+            SanctionKind::Ban => ModRequest::Ban {
+                room,
+                subject,
+                reason,
+                duration,
+            },
+            SanctionKind::Mute => ModRequest::Mute {
+                room,
+                subject,
+                reason,
+                duration,
+            },
+        }
+    }
+
+    /// The request that lifts it.
+    pub fn lift(self, room: RoomName, subject: Subject) -> ModRequest {
+        match self {
+            SanctionKind::Ban => ModRequest::Unban { room, subject },
+            SanctionKind::Mute => ModRequest::Unmute { room, subject },
+        }
+    }
+}
+
 /// Server-operator requests.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OperatorRequest {
@@ -404,31 +455,13 @@ fn parse_moderation(kind: &str, fields: &Fields) -> Result<ModRequest, ProtocolE
             let room = RoomName::parse(room)?;
             let subject = who.validate()?;
             let reason = parse_reason(reason)?;
-            if kind == "ban" {
-                ModRequest::Ban {
-                    room,
-                    subject,
-                    reason,
-                    duration,
-                }
-            } else {
-                ModRequest::Mute {
-                    room,
-                    subject,
-                    reason,
-                    duration,
-                }
-            }
+            sanction(kind).impose(room, subject, reason, duration)
         }
         "unban" | "unmute" => {
             let who = raw_subject(fields)?;
             let room = RoomName::parse(room)?;
             let subject = who.validate()?;
-            if kind == "unban" {
-                ModRequest::Unban { room, subject }
-            } else {
-                ModRequest::Unmute { room, subject }
-            }
+            sanction(kind).lift(room, subject)
         }
         "flags" => ModRequest::Flags {
             changes: FlagChanges {
@@ -448,6 +481,12 @@ fn parse_moderation(kind: &str, fields: &Fields) -> Result<ModRequest, ProtocolE
         }
     };
     Ok(request)
+}
+
+/// The sanction a `ban`, `unban`, `mute` or `unmute` is about (the caller
+/// matched one of those).
+fn sanction(kind: &str) -> SanctionKind {
+    SanctionKind::of(kind).unwrap_or(SanctionKind::Mute)
 }
 
 fn parse_operator(kind: &str, fields: &Fields) -> Result<OperatorRequest, ProtocolError> {

@@ -23,11 +23,11 @@ use crate::protocol::request::HistoryPage;
 use crate::protocol::time;
 use crate::protocol::ProtocolError;
 
+use super::accounts::RoomRecord;
 use super::budget::HistoryBudget;
 use super::outbox::Outbox;
 use super::page;
 use super::room::Room;
-use super::accounts::RoomRecord;
 use super::store::{RestoredRoom, Store};
 
 /// A registered connection as others see it: its nick and its outbound queue.

@@ -33,17 +33,56 @@ impl Shown {
 #[derive(Debug, Clone)]
 pub enum ModKind {
     /// The actor's account becomes the owner.
-    Claim { account: Nick },
-    Role { account: Nick, role: Option<Role> },
-    Kick { nick: Nick, reason: Option<String> },
-    Ban { shown: Shown, sanction: Sanction },
-    Unban { shown: Shown },
-    Mute { shown: Shown, sanction: Sanction },
-    Unmute { shown: Shown },
+    Claim {
+        account: Nick,
+    },
+    Role {
+        account: Nick,
+        role: Option<Role>,
+    },
+    Kick {
+        nick: Nick,
+        reason: Option<String>,
+    },
+    Ban {
+        shown: Shown,
+        sanction: Sanction,
+    },
+    Unban {
+        shown: Shown,
+    },
+    Mute {
+        shown: Shown,
+        sanction: Sanction,
+    },
+    Unmute {
+        shown: Shown,
+    },
     Flags(RoomFlags),
 }
 
 impl ModKind {
+    /// The action in a few words, for the log: "kick mallory", "ban account
+    /// bob", "flags".
+    pub fn describe(&self) -> String {
+        let shown = |shown: &Shown| match shown {
+            Shown::Account(account) => format!("account {account}"),
+            Shown::Nick(nick) => format!("nick {nick}"),
+        };
+        match self {
+            ModKind::Claim { account } => format!("claim by {account}"),
+            ModKind::Role { account, role } => {
+                format!("role {} for {account}", role.map_or("none", Role::as_str))
+            }
+            ModKind::Kick { nick, .. } => format!("kick {nick}"),
+            ModKind::Ban { shown: who, .. } => format!("ban {}", shown(who)),
+            ModKind::Unban { shown: who } => format!("unban {}", shown(who)),
+            ModKind::Mute { shown: who, .. } => format!("mute {}", shown(who)),
+            ModKind::Unmute { shown: who } => format!("unmute {}", shown(who)),
+            ModKind::Flags(_) => "flags".to_owned(),
+        }
+    }
+
     /// What the action does to the room's record; `None` for a kick, which
     /// leaves nothing behind but its event.
     pub fn record_change(&self) -> Option<RecordChange> {

@@ -65,7 +65,9 @@ impl Rules {
 
     /// Whether the room has anything to keep (so it persists when empty).
     pub fn is_kept(&self) -> bool {
-        self.record.as_ref().is_some_and(|record| !record.is_empty())
+        self.record
+            .as_ref()
+            .is_some_and(|record| !record.is_empty())
     }
 
     /// Puts the record a stored action left in force.
@@ -108,12 +110,16 @@ impl Rules {
 
     /// The ban in force on `who`, if any.
     pub fn ban(&self, who: Who) -> Option<&Sanction> {
-        self.record.as_ref()?.banned(who.account, who.nick.as_str(), now_ms())
+        self.record
+            .as_ref()?
+            .banned(who.account, who.nick.as_str(), now_ms())
     }
 
     /// The mute in force on `who`, if any.
     pub fn mute(&self, who: Who) -> Option<&Sanction> {
-        self.record.as_ref()?.muted(who.account, who.nick.as_str(), now_ms())
+        self.record
+            .as_ref()?
+            .muted(who.account, who.nick.as_str(), now_ms())
     }
 
     /// Whether `who` may join; an invite that lets it in is used up.
@@ -218,9 +224,14 @@ fn described(sanction: &Sanction) -> String {
 #[derive(Debug, Clone)]
 pub enum RecordChange {
     /// `account` becomes owner.
-    Claim { account: String },
+    Claim {
+        account: String,
+    },
     /// `account` gets `role` (`None` takes it away).
-    Role { account: String, role: Option<Role> },
+    Role {
+        account: String,
+        role: Option<Role>,
+    },
     Ban(Sanction),
     Unban(Target),
     Mute(Sanction),
@@ -299,7 +310,11 @@ mod tests {
         let (alice, bob, eve) = (nick("alice"), nick("bob"), nick("eve"));
         assert_eq!(rules.level(who(&alice, Some("alice"))), 100);
         assert_eq!(rules.level(who(&bob, Some("bob"))), 10);
-        assert_eq!(rules.level(who(&bob, None)), 0, "a nick alone holds no role");
+        assert_eq!(
+            rules.level(who(&bob, None)),
+            0,
+            "a nick alone holds no role"
+        );
         let operator = Who {
             operator: true,
             ..who(&eve, Some("eve"))
@@ -336,7 +351,10 @@ mod tests {
         assert_eq!(refused.code(), "banned");
         assert!(refused.to_string().contains("by alice: spam"), "{refused}");
         assert_eq!(
-            rules.may_post(who(&bob, Some("bob")), "ops").unwrap_err().code(),
+            rules
+                .may_post(who(&bob, Some("bob")), "ops")
+                .unwrap_err()
+                .code(),
             "muted"
         );
         assert!(rules.may_post(who(&bob, None), "ops").is_ok());

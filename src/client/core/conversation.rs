@@ -9,6 +9,13 @@
 //! that seq's epoch; `core::rooms` decides the catch-up, this module carries it
 //! out. It formats nothing: what happened goes to the face as an [`Update`],
 //! and the face (line mode, scripts, the full-screen interface) shows it.
+//!
+//! Accounts (protocol 1.2) log in only at `hello`, with `account_password`.
+//! The password (from the account password file, `/login`, or the last
+//! `/register` or `/password`) is kept for the session, so every reconnect
+//! logs in again. A `/login` before registration says `hello` again on the
+//! same connection; once registered, it quits and reconnects at once, and the
+//! reconnect's rejoins and catch-up restore the rooms.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -20,6 +27,9 @@ use crate::client::render;
 use crate::protocol::error::ErrorCode;
 use crate::protocol::frames::{AdvertisedLimits, ByeReason, Event, Message};
 use crate::protocol::incoming::{BadFrame, ErrorFrame, Reply, ServerEvent, ServerFrame};
+use crate::protocol::moderation::{
+    AccountRequest, Extended, MemberDetail, ModRequest, OperatorRequest,
+};
 use crate::protocol::names::{Nick, RoomName};
 use crate::protocol::request::{Request, RequestId, Target};
 
@@ -32,7 +42,7 @@ use crate::client::trust::{Asker, KnownHosts, Trust};
 use super::backoff::Backoff;
 use super::connection::Connection;
 use super::rooms::{Progress, Rooms};
-use super::update::{Face, Update};
+use super::update::{Done, Face, Update};
 
 /// Typing notices go out at most this often while the user types.
 const TYPING_EVERY: Duration = Duration::from_secs(3);
@@ -51,6 +61,9 @@ pub struct Options {
     pub interactive: bool,
     /// One-shot: join without history, show nothing but errors.
     pub one_shot: bool,
+    /// `--json`: scripts read the frames as the server sends them, so a
+    /// request keeps the shape it had for them (`who` lists plain nicks).
+    pub json: bool,
 }
 
 /// Starts an interactive face: its input, and the face that replaces the
@@ -104,6 +117,9 @@ enum Ending {
     Dropped(String),
     /// Reconnecting will not help.
     Fatal(ClientError),
+    /// The user logged in (`/login`) on a registered connection: connect
+    /// again at once, and let `hello` carry the password.
+    Relogin,
 }
 
 /// The conversation's state, which outlives any one connection.
@@ -133,6 +149,29 @@ pub struct Chat {
     /// catch-up unless the catch-up shows they got through.
     unconfirmed: Vec<Outgoing>,
     last_typing_sent: Option<Instant>,
+    /// The password `hello` logs in to the nick's account with. Never
+    /// shown, and kept only for this session.
+    account_password: Option<String>,
+    /// `account_password` was typed (`/login`) and not yet accepted: a
+    /// refusal is a typo to mend, not the end of an interactive session.
+    password_typed: bool,
+    /// The account the connection is logged in to, as the server said.
+    account: Option<Nick>,
+    /// `hello` was refused in a way the connection survives (the nick is an
+    /// account): nothing is sent but `/login`, `/nick` and `/quit` until a
+    /// `hello` succeeds.
+    needs_login: bool,
+    /// Why, when it is not the nick being an account: the server's message
+    /// (a suspended account).
+    refusal: Option<String>,
+    /// The connection is quitting to log in: its end reconnects at once.
+    relogin: bool,
+    /// The server speaks protocol 1.2 or later (`who` with `detail`).
+    speaks_1_2: bool,
+    /// The room and seq of the last numbered room event received: a
+    /// moderation `ok` naming it needs no words of its own, the event said it
+    /// (the server sends a request's event before its `ok`).
+    last_event: Option<(RoomName, u64)>,
 }
 
 impl Chat {
@@ -145,6 +184,7 @@ impl Chat {
         let trust = Trust::new(&settings.trust)?;
         let known_hosts = KnownHosts::new(settings.known_hosts.clone());
         let history = options.one_shot.then_some(0);
+        let account_password = settings.account_password.clone();
         let queue = settings
             .join
             .iter()
@@ -178,6 +218,14 @@ impl Chat {
             registered_once: false,
             unconfirmed: Vec::new(),
             last_typing_sent: None,
+            account_password,
+            password_typed: false,
+            account: None,
+            needs_login: false,
+            refusal: None,
+            relogin: false,
+            speaks_1_2: false,
+            last_event: None,
         })
     }
 
@@ -215,6 +263,13 @@ impl Chat {
                         Ending::Done => {
                             connection.close().await;
                             return Ok(self.outcome());
+                        }
+                        Ending::Relogin => {
+                            connection.close().await;
+                            backoff.reset();
+                            self.face
+                                .update(Update::Status(render::logging_in(&self.nick)));
+                            continue;
                         }
                         Ending::Fatal(err) => return Err(err),
                         Ending::Dropped(reason) => reason,
@@ -348,6 +403,8 @@ impl Chat {
 
     /// Puts `hello` (and, after a drop, the rejoins) at the head of the queue.
     fn prepare_registration(&mut self) {
+        self.needs_login = false;
+        self.relogin = false;
         // Setup and catch-up requests of the last connection are made anew.
         let reconnecting = self.registered_once;
         self.queue
@@ -362,22 +419,29 @@ impl Chat {
                 });
             }
         }
-        self.queue.push_front(Outgoing {
+        let hello = self.hello();
+        self.queue.push_front(hello);
+    }
+
+    /// `hello` with the nick of now, logging in when there is a password.
+    fn hello(&self) -> Outgoing {
+        Outgoing {
             request: Request::Hello {
                 nick: self.nick.clone(),
                 password: self.options.settings.password.clone(),
                 client: Some(format!("confab/{}", env!("CARGO_PKG_VERSION"))),
-                account_password: None,
+                account_password: self.account_password.clone(),
             },
             origin: Origin::Setup,
             retries: 0,
-        });
+        }
     }
 
     /// What to do with the request a dropped connection left unanswered.
     fn dropped(&mut self, reason: String, in_flight: Option<(i64, Outgoing, Instant)>) -> Ending {
         if let Some((_, outgoing, _)) = in_flight {
             match (&outgoing.request, outgoing.origin) {
+                (Request::Quit { .. }, _) if self.relogin => return Ending::Relogin,
                 (Request::Quit { .. }, _) => return Ending::Done,
                 (
                     Request::Message {
@@ -450,30 +514,63 @@ impl Chat {
 
     fn parse_next(&mut self) -> Option<Outgoing> {
         loop {
-            if let Some(next) = self.queue.pop_front() {
-                return Some(next);
+            // Until the nick is settled, the queue (joins, the user's
+            // requests) waits: the server would refuse it all.
+            if !self.needs_login {
+                if let Some(next) = self.queue.pop_front() {
+                    return Some(next);
+                }
             }
             let (target, line) = self.lines.pop_front()?;
+            // Until the nick is settled, the rest would all be refused.
+            if self.needs_login && !settles_the_nick(&line) {
+                let hint = render::needs_login(&self.nick, self.refusal.as_deref());
+                self.hint(hint);
+                continue;
+            }
             // A line typed in a room's buffer is said in that room; one typed
-            // in a private buffer goes to that nick.
+            // in a private buffer goes to that nick; one typed in the buffer
+            // of a room the user is no longer in goes nowhere.
             let mut query = None;
+            let mut gone = None;
             match target {
                 Some(Target::Room(room)) if self.rooms.contains(&room) => self.current = Some(room),
+                Some(Target::Room(room)) => gone = Some(room),
                 Some(Target::User(nick)) => query = Some(nick),
-                _ => {}
+                None => {}
             }
             let joined = self.rooms.names();
             let context = Context {
-                current: self.current.as_ref(),
+                current: self.current.as_ref().filter(|_| gone.is_none()),
                 query: query.as_ref(),
+                gone: gone.as_ref(),
                 joined: &joined,
                 max_text_bytes: self
                     .limits
                     .as_ref()
                     .map_or(usize::MAX, |l| l.max_text_bytes),
             };
-            match commands::parse(&line, &context) {
-                Ok(Action::Send(request)) => {
+            let parsed = commands::parse(&line, &context);
+            if self.needs_login {
+                match parsed {
+                    Ok(Action::Login(password)) => return Some(self.login(password)),
+                    Ok(Action::Send(Request::Nick { nick })) => {
+                        // Another nick: the password was the old one's.
+                        self.nick = nick;
+                        self.account_password = None;
+                        self.needs_login = false;
+                        return Some(self.hello());
+                    }
+                    _ => {}
+                }
+            }
+            match parsed {
+                Ok(Action::Send(mut request)) => {
+                    if let Request::Who { detail, .. } = &mut request {
+                        // An older server knows no `detail`; a script reading
+                        // `--json` expects the plain list it always got.
+                        *detail &= self.speaks_1_2 && !self.options.json;
+                    }
                     if matches!(request, Request::Quit { .. }) {
                         // Nothing typed after `/quit` is read.
                         self.input_done = true;
@@ -504,10 +601,38 @@ impl Chat {
                     }
                     None => self.hint(format!("you are not in #{room}: /join {room} first")),
                 },
+                Ok(Action::Login(password)) => {
+                    if let Some(account) = &self.account {
+                        let already = format!("you are logged in as {account} already");
+                        self.hint(already);
+                        continue;
+                    }
+                    return Some(self.login(password));
+                }
                 Ok(Action::Help) => self.face.update(Update::Help),
                 Ok(Action::Nothing) => {}
                 Err(hint) => self.hint(hint),
             }
+        }
+    }
+
+    /// `/login`: remembers the password for the session, then says `hello`
+    /// with it, on this connection when it is not registered yet, or else
+    /// on a new one (quit, reconnect at once, rejoin and catch up).
+    fn login(&mut self, password: String) -> Outgoing {
+        self.account_password = Some(password);
+        self.password_typed = true;
+        if self.needs_login {
+            self.needs_login = false;
+            return self.hello();
+        }
+        self.relogin = true;
+        Outgoing {
+            request: Request::Quit {
+                reason: Some("logging in".into()),
+            },
+            origin: Origin::Setup,
+            retries: 0,
         }
     }
 
@@ -584,7 +709,19 @@ impl Chat {
                 if matches!(outgoing.request, Request::Hello { .. }) {
                     *registered = true;
                 }
-                match ok.reply(&outgoing.request) {
+                let reply = match &outgoing.request {
+                    // A server that does not read `detail` lists plain nicks.
+                    Request::Who { room, detail: true } => {
+                        ok.clone().reply(&outgoing.request).or_else(|_| {
+                            ok.reply(&Request::Who {
+                                room: room.clone(),
+                                detail: false,
+                            })
+                        })
+                    }
+                    request => ok.reply(request),
+                };
+                match reply {
                     Ok(reply) => self.on_ok(&outgoing, reply),
                     Err(bad) => {
                         self.face.update(Update::Error(format!(
@@ -617,6 +754,17 @@ impl Chat {
                         nick: ok.nick.clone(),
                     }
                 });
+                self.speaks_1_2 = speaks_1_2(ok.protocol.as_deref());
+                if self.account_password.is_some() && ok.account.is_none() {
+                    self.face.update(Update::Error(
+                        "the server did not log you in: it does not know accounts \
+                         (protocol 1.2)"
+                            .into(),
+                    ));
+                }
+                self.password_typed = false;
+                self.account = ok.account.clone();
+                self.face.update(Update::LoggedIn(ok.account.clone()));
                 self.rooms.set_page_limit(ok.limits.history_max as u64);
                 self.limits = Some(ok.limits);
             }
@@ -706,16 +854,133 @@ impl Chat {
                 }
             }
             (Reply::Who(ok), _) => {
+                let members = ok
+                    .members
+                    .into_iter()
+                    .map(|nick| MemberDetail {
+                        nick,
+                        account: None,
+                        role: None,
+                    })
+                    .collect();
+                self.face.update(Update::Who {
+                    room: ok.room,
+                    members,
+                });
+            }
+            (Reply::WhoDetail(ok), _) => {
                 self.face.update(Update::Who {
                     room: ok.room,
                     members: ok.members,
                 });
             }
+            (reply, Request::Extended(request)) => self.on_extended(reply, request),
             // Room messages, typing, topics, pings and quit: their events (or
             // nothing) say it all.
             _ => {}
         }
         None
+    }
+
+    /// The user is out of a room (kicked, banned, or its rejoin failed): it
+    /// is forgotten, so no reconnect rejoins it, and a message to it that
+    /// was left unconfirmed by a drop is not resent.
+    fn removed(&mut self, room: RoomName) {
+        self.rooms.leave(&room);
+        self.unconfirmed.retain(|o| !is_message_to(o, &room));
+        if self.current.as_ref() == Some(&room) {
+            self.current = self.rooms.last().cloned();
+        }
+        self.face.update(Update::Removed {
+            room,
+            current: self.current.clone(),
+        });
+    }
+
+    /// The `ok` of an account, moderation or operator request. What a room
+    /// event shows (to a member of the room) is not said twice.
+    fn on_extended(&mut self, reply: Reply, request: &Extended) {
+        let done = match (reply, request) {
+            (
+                Reply::Account(ok),
+                Extended::Account(AccountRequest::Register { nick, password }),
+            ) => {
+                let own = nick.is_none();
+                if own {
+                    // A reconnect logs in to the new account.
+                    self.account_password = Some(password.clone());
+                    self.account = Some(ok.account.clone());
+                }
+                self.face.update(Update::Done(Done::Registered {
+                    account: ok.account.clone(),
+                    logged_in: own,
+                }));
+                if own {
+                    self.face.update(Update::LoggedIn(Some(ok.account)));
+                }
+                return;
+            }
+            (_, Extended::Account(AccountRequest::SetPassword { new, .. })) => {
+                self.account_password = Some(new.clone());
+                Done::PasswordChanged
+            }
+            (_, Extended::Account(AccountRequest::DropAccount { .. })) => {
+                self.account_password = None;
+                let account = self.account.take().unwrap_or_else(|| self.nick.clone());
+                self.face
+                    .update(Update::Done(Done::AccountDropped(account)));
+                self.face.update(Update::LoggedIn(None));
+                return;
+            }
+            (Reply::Flags(ok), Extended::Moderate(ModRequest::Flags { changes, .. })) => {
+                let read = changes.is_empty();
+                let unchanged = !read && ok.seq.is_none();
+                if !read && self.saw_event(&ok.room, ok.seq) {
+                    return;
+                }
+                Done::Flags {
+                    room: ok.room,
+                    flags: ok.flags,
+                    unchanged,
+                }
+            }
+            (Reply::Invite(ok), _) => Done::Invited {
+                room: ok.room,
+                nick: ok.nick,
+            },
+            (Reply::Moderation(ok), Extended::Moderate(_)) => {
+                let changed = ok.seq.is_some();
+                if self.saw_event(&ok.room, ok.seq) {
+                    return;
+                }
+                Done::Moderated {
+                    room: ok.room,
+                    kind: request.kind(),
+                    changed,
+                }
+            }
+            (_, Extended::Operator(OperatorRequest::Kill { nick, .. })) => {
+                Done::Killed(nick.clone())
+            }
+            (_, Extended::Operator(OperatorRequest::Suspend { account, .. })) => {
+                Done::Suspended(account.clone())
+            }
+            (_, Extended::Operator(OperatorRequest::Unsuspend { account })) => {
+                Done::Unsuspended(account.clone())
+            }
+            // An answer of the wrong shape was refused before it got here.
+            _ => return,
+        };
+        self.face.update(Update::Done(done));
+    }
+
+    /// Whether the room event an `ok` names came in (to a member of the
+    /// room, right before the `ok`).
+    fn saw_event(&self, room: &RoomName, seq: Option<u64>) -> bool {
+        match (&self.last_event, seq) {
+            (Some((seen, last)), Some(seq)) => seen == room && *last == seq,
+            _ => false,
+        }
     }
 
     /// Carries out a step of a room's catch-up: says when its numbering
@@ -792,6 +1057,37 @@ impl Chat {
                     self.nick
                 )));
             }
+            (Request::Hello { .. }, _)
+                if self.options.interactive
+                    && self.password_typed
+                    && matches!(code, Some(ErrorCode::AuthFailed | ErrorCode::AuthThrottled)) =>
+            {
+                // A mistyped `/login`: the server closes the connection, so
+                // connect again without the password and ask anew.
+                self.account_password = None;
+                self.password_typed = false;
+                let error = format!("the server refused the password for {}: {text}", self.nick);
+                self.face.update(Update::Error(render::clean(&error)));
+                return Some(Ending::Dropped("the password was refused".into()));
+            }
+            (Request::Hello { nick, .. }, _)
+                if self.options.interactive
+                    && matches!(
+                        code,
+                        Some(ErrorCode::NickRegistered | ErrorCode::NotPermitted)
+                    ) =>
+            {
+                // The connection stays: the user may log in or pick
+                // another nick.
+                self.needs_login = true;
+                let refusal = (code != Some(ErrorCode::NickRegistered)).then_some(error.message);
+                self.refusal = refusal.clone();
+                self.face.update(Update::NeedsLogin {
+                    nick: nick.clone(),
+                    refusal,
+                });
+                return None;
+            }
             (Request::Hello { .. }, _) => {
                 return Some(Ending::Fatal(ClientError::Refused(format!(
                     "the server refused {}: {}",
@@ -813,10 +1109,7 @@ impl Chat {
                 self.failed(&error);
                 self.face.update(Update::Error(error));
                 let room = room.clone();
-                self.rooms.leave(&room);
-                if self.current.as_ref() == Some(&room) {
-                    self.current = self.rooms.last().cloned();
-                }
+                self.removed(room);
             }
             (request, _) => {
                 self.failed(&text);
@@ -830,6 +1123,18 @@ impl Chat {
     }
 
     fn on_event(&mut self, event: ServerEvent) -> Option<Ending> {
+        if let (Some(room), Some(seq)) = (event.room(), event.seq()) {
+            self.last_event = Some((room, seq));
+        }
+        if let Some(room) = removes_me(&event, &self.nick, self.account.as_ref())
+            .filter(|room| self.rooms.contains(room))
+        {
+            // Shown at once, even while the room catches up: the room is
+            // left, and its catch-up with it.
+            self.face.update(Update::Event(event));
+            self.removed(room);
+            return None;
+        }
         // A room catching up holds its live messages until the catch-up ends.
         let event = self.rooms.live(event)?;
         match &event {
@@ -847,6 +1152,7 @@ impl Chat {
             ServerEvent::Known(Event::Ping) => self.queue.push_back(background(Request::Ping)),
             ServerEvent::Known(Event::Bye { reason }) => {
                 return Some(match ByeReason::from_wire(reason) {
+                    Some(ByeReason::Quit) if self.relogin => Ending::Relogin,
                     Some(ByeReason::Quit) => Ending::Done,
                     Some(ByeReason::AuthFailed) => Ending::Fatal(ClientError::Refused(
                         "the server refused the password (auth failed)".into(),
@@ -904,4 +1210,134 @@ fn same_message(outgoing: &Outgoing, room: &RoomName, message: &Message) -> bool
     matches!(&outgoing.request,
         Request::Message { target: Target::Room(r), text, action }
             if r == room && *text == message.text && *action == message.action)
+}
+
+/// Whether a line is one of those taken while `hello` waits for the user
+/// (`/login`, `/nick`, `/quit`, `/help`): the rest would all be refused.
+fn settles_the_nick(line: &str) -> bool {
+    let word = line.split_whitespace().next().unwrap_or("");
+    ["/login", "/nick", "/quit", "/exit", "/help", "/?"]
+        .iter()
+        .any(|command| word.eq_ignore_ascii_case(command))
+        || line.trim().is_empty()
+}
+
+/// Whether a `hello` answer's protocol version is 1.2 or later.
+fn speaks_1_2(protocol: Option<&str>) -> bool {
+    let Some((major, minor)) = protocol.and_then(|p| p.split_once('.')) else {
+        return false;
+    };
+    match (major.parse::<u32>(), minor.parse::<u32>()) {
+        (Ok(major), Ok(minor)) => (major, minor) >= (1, 2),
+        _ => false,
+    }
+}
+
+/// The room a live event puts the user out of: a kick of the user's nick,
+/// or a ban of its account or nick. (A nick ban of a logged-in user's nick
+/// is an account ban by the time it is an event.)
+fn removes_me(event: &ServerEvent, nick: &Nick, account: Option<&Nick>) -> Option<RoomName> {
+    let me = |name: &Nick| {
+        name.key() == nick.key() || account.is_some_and(|account| account.key() == name.key())
+    };
+    match event {
+        ServerEvent::Known(Event::Kick { action, nick, .. }) if me(nick) => {
+            Some(action.room.clone())
+        }
+        ServerEvent::Known(Event::Ban(ban))
+            if ban.account.as_ref().is_some_and(me) || ban.nick.as_ref().is_some_and(me) =>
+        {
+            Some(ban.action.room.clone())
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::frames::{RoomAction, Sanction};
+
+    fn nick(name: &str) -> Nick {
+        Nick::parse(name).unwrap()
+    }
+
+    fn action() -> RoomAction {
+        RoomAction {
+            room: RoomName::parse("ops").unwrap(),
+            seq: 4,
+            ts: "t".into(),
+            by: nick("carol"),
+        }
+    }
+
+    fn ban(account: Option<&str>, nick_name: Option<&str>) -> ServerEvent {
+        ServerEvent::Known(Event::Ban(Sanction {
+            action: action(),
+            account: account.map(nick),
+            nick: nick_name.map(nick),
+            reason: None,
+            until: None,
+        }))
+    }
+
+    #[test]
+    fn a_kick_or_ban_of_the_user_puts_it_out_of_the_room() {
+        let ops = Some(RoomName::parse("ops").unwrap());
+        let kick = |name: &str| {
+            ServerEvent::Known(Event::Kick {
+                action: action(),
+                nick: nick(name),
+                reason: None,
+            })
+        };
+        let alice = nick("Alice");
+        assert_eq!(removes_me(&kick("alice"), &alice, None), ops);
+        assert_eq!(removes_me(&kick("bob"), &alice, None), None);
+        assert_eq!(
+            removes_me(&ban(Some("ALICE"), None), &alice, Some(&alice)),
+            ops
+        );
+        assert_eq!(removes_me(&ban(None, Some("alice")), &alice, None), ops);
+        assert_eq!(
+            removes_me(&ban(Some("bob"), None), &alice, Some(&alice)),
+            None
+        );
+        let mute = ServerEvent::Known(Event::Mute(Sanction {
+            action: action(),
+            account: Some(nick("alice")),
+            nick: None,
+            reason: None,
+            until: None,
+        }));
+        assert_eq!(removes_me(&mute, &alice, Some(&alice)), None);
+    }
+
+    #[test]
+    fn only_lines_that_settle_the_nick_are_taken_before_registration() {
+        for line in [
+            "/login pw",
+            "/LOGIN",
+            "/nick other",
+            "/quit",
+            "/exit bye",
+            "/help",
+            "",
+        ] {
+            assert!(settles_the_nick(line), "{line:?}");
+        }
+        for line in ["/join ops", "hello", "/who", "/login2 x", "//login x"] {
+            assert!(!settles_the_nick(line), "{line:?}");
+        }
+    }
+
+    #[test]
+    fn detail_is_asked_of_servers_of_1_2_and_later() {
+        assert!(!speaks_1_2(None));
+        assert!(!speaks_1_2(Some("1.1")));
+        assert!(speaks_1_2(Some("1.2")));
+        assert!(speaks_1_2(Some("1.10")));
+        assert!(speaks_1_2(Some("2.0")));
+        assert!(!speaks_1_2(Some("two")));
+    }
 }

@@ -645,4 +645,16 @@ mod tests {
         assert_eq!(seqs(&progress.show), [6, 7, 8, 9, 10, 11]);
         assert!(rooms.live(message(12)).is_some());
     }
+
+    #[test]
+    fn a_room_left_is_forgotten_and_never_rejoined() {
+        // Left, kicked or banned: the conversation calls `leave`.
+        let mut rooms = rooms_at_seq_2();
+        rooms.leave(&room());
+        assert!(!rooms.contains(&room()));
+        assert!(rooms.rejoins().is_empty());
+        // Its live events are no longer counted or held.
+        assert!(rooms.live(message(3)).is_some());
+        assert!(rooms.rejoins().is_empty());
+    }
 }

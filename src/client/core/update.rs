@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::protocol::frames::{Message, RoomSummary};
 use crate::protocol::incoming::{HistoryAnswer, JoinAnswer, ServerEvent};
+use crate::protocol::moderation::{MemberDetail, RoomFlags};
 use crate::protocol::names::{Nick, RoomName};
 use crate::protocol::request::{HistoryPage, Target};
 
@@ -30,6 +31,15 @@ pub enum Update {
     },
     /// Registered again after a dropped connection.
     Reconnected { nick: Nick },
+    /// The account the connection is logged in to, `None` when it is not:
+    /// after each registration (from `hello`'s `account`), and whenever it
+    /// changes (`/register`, `/unregister`).
+    LoggedIn(Option<Nick>),
+    /// `hello` was refused in a way the connection survives: the nick is an
+    /// account and no password was given (`refusal` `None`), or the
+    /// server's message for another refusal (a suspended account). Nothing
+    /// else is sent until `/login` or `/nick` is answered.
+    NeedsLogin { nick: Nick, refusal: Option<String> },
     /// The connection dropped; the next attempt is in `delay`.
     Reconnecting { reason: String, delay: Duration },
     /// How many of the user's lines and requests wait for the connection.
@@ -39,6 +49,13 @@ pub enum Update {
     Joined { answer: JoinAnswer, current: bool },
     /// The user left a room; `current` is the current room now.
     Left {
+        room: RoomName,
+        current: Option<RoomName>,
+    },
+    /// The user was kicked or banned from a room (the event itself comes as
+    /// an [`Update::Event`] first): the room counts as left, and is not
+    /// rejoined after a reconnect; `current` is the current room now.
+    Removed {
         room: RoomName,
         current: Option<RoomName>,
     },
@@ -80,8 +97,15 @@ pub enum Update {
         rooms: Vec<RoomSummary>,
         first: bool,
     },
-    /// The members of a room.
-    Who { room: RoomName, members: Vec<Nick> },
+    /// The members of a room, with their accounts and roles when the server
+    /// gave them (protocol 1.2).
+    Who {
+        room: RoomName,
+        members: Vec<MemberDetail>,
+    },
+    /// An account, moderation or operator request was carried out, and the
+    /// user would not learn it from a room event.
+    Done(Done),
     /// A room's topic as the client knows it (`/topic` with no text).
     Topic { room: RoomName, topic: String },
     /// The command list (`/help`).
@@ -105,4 +129,43 @@ pub enum Update {
     Error(String),
     /// A server frame exactly as received (the JSON face prints it).
     Frame(String),
+}
+
+/// What a protocol 1.2 request of the user's did, when no room event shows
+/// it (the faces word it alike, `render::done`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Done {
+    /// `register`: the account was made; `logged_in` when it is the user's
+    /// own nick (the connection is then logged in to it).
+    Registered {
+        account: Nick,
+        logged_in: bool,
+    },
+    /// `set_password`.
+    PasswordChanged,
+    /// `drop_account`: the account is gone, the nick stays.
+    AccountDropped(Nick),
+    /// A moderation request (`kind`, its wire type) in a room whose events
+    /// the user does not see (not a member), or that changed nothing
+    /// (`changed` false: an unban of someone not banned).
+    Moderated {
+        room: RoomName,
+        kind: &'static str,
+        changed: bool,
+    },
+    /// A room's flags: read, set to what they were (`unchanged`), or changed
+    /// in a room the user is not in.
+    Flags {
+        room: RoomName,
+        flags: RoomFlags,
+        unchanged: bool,
+    },
+    /// `invite`: the invitee was told.
+    Invited {
+        room: RoomName,
+        nick: Nick,
+    },
+    Killed(Nick),
+    Suspended(Nick),
+    Unsuspended(Nick),
 }

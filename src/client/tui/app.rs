@@ -21,8 +21,40 @@ const PASTE_ASKS_FROM: usize = 2;
 
 /// Commands Tab completes, the local ones of this interface included.
 const COMMANDS: &[&str] = &[
-    "/join", "/leave", "/switch", "/msg", "/query", "/close", "/me", "/nick", "/topic", "/who",
-    "/rooms", "/history", "/quit", "/help",
+    "/join",
+    "/leave",
+    "/switch",
+    "/msg",
+    "/query",
+    "/close",
+    "/me",
+    "/nick",
+    "/topic",
+    "/who",
+    "/rooms",
+    "/history",
+    "/quit",
+    "/help",
+    "/register",
+    "/login",
+    "/password",
+    "/unregister",
+    "/claim",
+    "/op",
+    "/voice",
+    "/owner",
+    "/deop",
+    "/devoice",
+    "/kick",
+    "/ban",
+    "/unban",
+    "/mute",
+    "/unmute",
+    "/invite",
+    "/flags",
+    "/kill",
+    "/suspend",
+    "/unsuspend",
 ];
 
 /// What `/help` adds to the command list here: this interface's own
@@ -285,7 +317,8 @@ fn target(buffers: &Buffers) -> Option<Target> {
 
 /// A typing notice, while the line is chat text rather than a command.
 fn typing(editor: &Editor, buffers: &Buffers) -> Vec<InputEvent> {
-    if editor.text().starts_with('/') {
+    // Not in a room the user is no longer in: nobody there to tell.
+    if editor.text().starts_with('/') || buffers.focused_buffer().parted {
         return Vec::new();
     }
     target(buffers)

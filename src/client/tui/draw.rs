@@ -17,6 +17,7 @@ use ratatui::Frame;
 use crate::client::core::buffers::{
     Buffer, BufferKey, Buffers, Connection, Delivery, Line, LineKind,
 };
+use crate::client::render::{invite_text, moderation_text};
 use crate::protocol::frames::Event;
 use crate::protocol::incoming::ServerEvent;
 
@@ -165,6 +166,10 @@ fn draw_sidebar(frame: &mut Frame, area: Rect, buffers: &Buffers) {
             style = style.fg(Color::LightRed).add_modifier(Modifier::BOLD);
         } else if buffer.unread > 0 {
             style = style.add_modifier(Modifier::BOLD);
+        }
+        if buffer.parted {
+            // A room the user is no longer in.
+            style = style.add_modifier(Modifier::DIM | Modifier::CROSSED_OUT);
         }
         if focused {
             style = style.add_modifier(Modifier::REVERSED);
@@ -381,7 +386,7 @@ fn line_rows(line: &Line, width: usize, me: Option<&str>, view: &View) -> Vec<Ro
             let prefix = vec![Span::styled(time, dim), Span::styled("-- ", dim)];
             wrapped(
                 prefix,
-                display_runs(&event_text(event)),
+                display_runs(&event_text(event, view.zone)),
                 width,
                 dim,
                 None,
@@ -505,8 +510,14 @@ fn highlighted(run: Run, base: Style, nick: Option<&str>) -> Vec<Span<'static>> 
     spans
 }
 
-/// Room events other than messages, as one dimmed line.
-fn event_text(event: &ServerEvent) -> String {
+/// Room events other than messages, as one dimmed line: the moderation
+/// events in the words of line mode ("alice banned bob: spam").
+fn event_text(event: &ServerEvent, zone: Zone) -> String {
+    let nick = |nick: &crate::protocol::names::Nick| nick.as_str().to_owned();
+    let time = |ts: &str| match zone.at(ts) {
+        Some(time) => time.format("%Y-%m-%d %H:%M").to_string(),
+        None => ts.to_owned(),
+    };
     match event {
         ServerEvent::Known(Event::Join { nick, .. }) => format!("{nick} joined"),
         ServerEvent::Known(Event::Leave { nick, reason, .. }) => match reason {
@@ -520,7 +531,9 @@ fn event_text(event: &ServerEvent) -> String {
             "" => format!("{by} cleared the topic"),
             topic => format!("{by} set the topic: {topic}"),
         },
-        ServerEvent::Known(other) => format!("{other:?}"),
+        ServerEvent::Known(other) => moderation_text(other, &nick, &time)
+            .or_else(|| invite_text(other, &nick))
+            .unwrap_or_else(|| format!("{other:?}")),
         ServerEvent::Unknown(unknown) => {
             let fields: Vec<String> = unknown
                 .fields
@@ -557,6 +570,10 @@ fn draw_status(
     let state = match buffers.connection() {
         Connection::Connecting => Span::raw("connecting"),
         Connection::Online => Span::styled("online", Style::default().fg(Color::Green)),
+        Connection::NeedsLogin => Span::styled(
+            "not registered: /login PASSWORD or /nick OTHER",
+            Style::default().fg(Color::Yellow),
+        ),
         Connection::Reconnecting { at, .. } => Span::styled(
             format!(
                 "reconnecting in {}s",
@@ -566,6 +583,12 @@ fn draw_status(
         ),
     };
     parts.push(state);
+    if let Some(account) = buffers.account() {
+        parts.push(Span::raw(format!(
+            " · logged in as {}",
+            safe(account.as_str())
+        )));
+    }
     if buffers.queued() > 0 {
         parts.push(Span::raw(format!(" · {} queued", buffers.queued())));
     }
@@ -885,5 +908,51 @@ mod tests {
             "{rows:#?}"
         );
         assert!(rows[2].contains("<bob> line 001"), "{rows:#?}");
+    }
+
+    #[test]
+    fn moderation_reads_as_sentences_and_the_status_names_the_account() {
+        use crate::protocol::frames::{RoomAction, Sanction};
+        let now = Instant::now();
+        let room = RoomName::parse("ops").unwrap();
+        let mut buffers = connected(now);
+        buffers.apply(Update::LoggedIn(Some(nick("alice"))), now);
+        let answer = JoinAnswer {
+            room: room.clone(),
+            topic: String::new(),
+            members: vec![nick("alice"), nick("bob")],
+            epoch: None,
+            history: Vec::new(),
+            more: false,
+        };
+        buffers.apply(
+            Update::Joined {
+                answer,
+                current: true,
+            },
+            now,
+        );
+        let ban = Event::Ban(Sanction {
+            action: RoomAction {
+                room,
+                seq: 3,
+                ts: "2026-11-21T10:15:00Z".into(),
+                by: nick("alice"),
+            },
+            account: Some(nick("bob")),
+            nick: None,
+            reason: Some("spam".into()),
+            until: Some("2026-11-21T12:15:00Z".into()),
+        });
+        buffers.apply(Update::Event(ServerEvent::Known(ban)), now);
+        let (_, rows) = render(&buffers, 0);
+        let screen = rows.join("\n");
+        // Dimmed like a join, wrapped under its text.
+        assert!(
+            rows[16].starts_with("10:15 -- alice banned bob until 2026-11-21 12:15:"),
+            "{screen}"
+        );
+        assert_eq!(rows[17].trim(), "spam", "{screen}");
+        assert!(rows[18].contains("online · logged in as alice"), "{screen}");
     }
 }

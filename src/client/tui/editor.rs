@@ -3,10 +3,16 @@
 //! grapheme clusters, the editing keys, the history Up and Down recall, and
 //! the rows the text takes on screen. No terminal here: the face maps keys to
 //! these calls and draws what [`Editor::layout`] returns.
+//!
+//! A line carrying a password (`/login`, `/register`, `/password`,
+//! `/unregister`: [`commands::secret_from`]) is drawn with its arguments as
+//! `*`s and never joins the history.
 
 use std::collections::VecDeque;
 
 use unicode_segmentation::{GraphemeCursor, UnicodeSegmentation};
+
+use crate::client::commands;
 
 use super::text;
 
@@ -160,13 +166,15 @@ impl Editor {
     }
 
     /// Takes the text to send and empties the line. The text joins the
-    /// history unless it is empty or the same as the newest entry.
+    /// history unless it is empty, the same as the newest entry, or carries
+    /// a password.
     pub fn submit(&mut self) -> String {
         let text = std::mem::take(&mut self.text);
         self.cursor = 0;
         self.recalled = None;
         self.draft.clear();
-        if !text.is_empty() && self.history.back() != Some(&text) {
+        let secret = commands::secret_from(&text).is_some();
+        if !text.is_empty() && !secret && self.history.back() != Some(&text) {
             self.history.push_back(text.clone());
             if self.history.len() > HISTORY_LIMIT {
                 self.history.pop_front();
@@ -228,9 +236,11 @@ impl Editor {
     /// column). Rows break where the next grapheme cluster would not fit, and
     /// at each `\n`; tabs are drawn as spaces to the next multiple of 4. A
     /// cursor at the end of a full row goes to the start of the next one (an
-    /// empty row if need be), so it always has a cell of its own.
+    /// empty row if need be), so it always has a cell of its own. The
+    /// arguments of a command carrying a password show as `*`s, a cell each.
     pub fn layout(&self, width: usize) -> (Vec<String>, (usize, usize)) {
         let width = width.max(1);
+        let secret = commands::secret_from(&self.text).unwrap_or(usize::MAX);
         let mut rows = vec![String::new()];
         let mut column = 0;
         let mut cursor = None;
@@ -247,6 +257,10 @@ impl Editor {
                 "\t" => {
                     let spaces = TAB_STOP - column % TAB_STOP;
                     (" ".repeat(spaces.min(width)), spaces.min(width))
+                }
+                _ if at >= secret && !is_space(grapheme) => {
+                    let cells = text::width(grapheme);
+                    ("*".repeat(cells), cells)
                 }
                 _ => (grapheme.to_owned(), text::width(grapheme)),
             };
@@ -597,5 +611,28 @@ mod tests {
             (vec!["日".into(), "".into()], (1, 0))
         );
         assert_eq!(editor("|").layout(5), (vec!["".into()], (0, 0)));
+    }
+
+    #[test]
+    fn a_password_is_masked_and_never_kept() {
+        let mut editor = Editor::new();
+        editor.insert_str("/login hunter2 猫");
+        let (rows, cursor) = editor.layout(40);
+        assert_eq!(rows, ["/login ******* **"]);
+        assert_eq!(cursor, (0, 17));
+        assert_eq!(editor.submit(), "/login hunter2 猫");
+        editor.insert_str("/password old new-one");
+        editor.clear();
+        editor.insert_str("/register bob s3cretpass");
+        editor.submit();
+        editor.insert_str("/join ops");
+        editor.submit();
+        editor.up();
+        assert_eq!(editor.text(), "/join ops");
+        editor.up();
+        assert_eq!(editor.text(), "/join ops", "nothing older was kept");
+        // A command that only starts like one is shown as typed.
+        editor.set("/logins x");
+        assert_eq!(editor.layout(40).0, ["/logins x"]);
     }
 }

@@ -52,6 +52,12 @@ pub enum Verified {
     Right { rehash: Option<String> },
 }
 
+/// One of the few places where a hash or a check may run.
+#[derive(Debug)]
+pub struct Turn {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
 /// Hashes and checks passwords, a bounded number at once, off the async
 /// workers. Clones share the bound.
 #[derive(Debug, Clone)]
@@ -87,9 +93,33 @@ impl Passwords {
 
     /// Checks `password` against the stored PHC string `hash`.
     pub async fn verify(&self, hash: String, password: String) -> Verified {
+        let turn = self.turn().await;
+        self.verify_on(turn, hash, password).await
+    }
+
+    /// Waits until a check may run. A caller that must decide something at
+    /// the last moment before its check (whether the back-off lets it run at
+    /// all) takes its turn first, decides, then calls
+    /// [`Passwords::verify_on`]: so at most as many checks as run at once
+    /// are ever undecided.
+    pub async fn turn(&self) -> Turn {
+        Turn {
+            _permit: self
+                .slots
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed"),
+        }
+    }
+
+    /// [`Passwords::verify`] in a turn already taken.
+    pub async fn verify_on(&self, turn: Turn, hash: String, password: String) -> Verified {
         let params = self.params.clone();
         match self
-            .blocking(move || verify_with(params, &hash, password.as_bytes()))
+            .run(turn, move || {
+                verify_with(params, &hash, password.as_bytes())
+            })
             .await
         {
             Ok(verified) => verified,
@@ -105,17 +135,21 @@ impl Passwords {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, tokio::task::JoinError> {
-        let permit = self
-            .slots
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the semaphore is never closed");
+        let turn = self.turn().await;
+        self.run(turn, work).await
+    }
+
+    /// Runs `work` on a blocking thread in `turn`.
+    async fn run<T: Send + 'static>(
+        &self,
+        turn: Turn,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, tokio::task::JoinError> {
         // The permit goes with the work: if the caller stops waiting (its
         // connection closed), the thread still runs to the end and holds the
         // slot until then.
         tokio::task::spawn_blocking(move || {
-            let _permit = permit;
+            let _turn = turn;
             work()
         })
         .await

@@ -48,16 +48,21 @@ impl Actor {
 /// The accounts store failed: the request cannot be answered for now.
 fn store_failed(e: RegistryError) -> ProtocolError {
     error!("accounts store: {e}");
-    ProtocolError::Unavailable("the server could not read or write its accounts; try again later".into())
+    ProtocolError::Unavailable(
+        "the server could not read or write its accounts; try again later".into(),
+    )
 }
 
 impl Session {
     /// Who `client` is, with the server operators of the settings in force.
     pub(super) fn actor(&self, client: &Client) -> Actor {
         let account = client.account();
-        let operator = account
-            .as_ref()
-            .is_some_and(|account| self.shared.settings().accounts.is_operator(account.as_str()));
+        let operator = account.as_ref().is_some_and(|account| {
+            self.shared
+                .settings()
+                .accounts
+                .is_operator(account.as_str())
+        });
         Actor {
             nick: client.nick(),
             account,
@@ -107,7 +112,9 @@ impl Session {
                     )));
                 }
                 info!(peer = %self.peer, account = %record.name, "logged in");
-                Ok(Some(Nick::parse(&record.name).unwrap_or_else(|_| nick.clone())))
+                Ok(Some(
+                    Nick::parse(&record.name).unwrap_or_else(|_| nick.clone()),
+                ))
             }
         }
     }
@@ -121,6 +128,12 @@ impl Session {
         record: Option<AccountRecord>,
         password: String,
     ) -> Result<AccountRecord, ProtocolError> {
+        // The back-off decides once this check's turn has come: only the
+        // few checks that run at once are ever counted before their outcome
+        // is known, so a crowd logging in from one address (an office) is
+        // not taken for a guesser, and a guesser's parallel tries still meet
+        // the wait its failures started.
+        let turn = self.shared.passwords.turn().await;
         let now = std::time::Instant::now();
         let address = AddressKey::of(self.peer.ip());
         let by_address = self
@@ -140,7 +153,7 @@ impl Session {
             Some(record) => {
                 self.shared
                     .passwords
-                    .verify(record.hash.clone(), password)
+                    .verify_on(turn, record.hash.clone(), password)
                     .await
             }
             None => Verified::Wrong,
@@ -169,7 +182,9 @@ impl Session {
                     Attempt::Failed { failures, .. } => {
                         warn!(peer = %self.peer, account = %name, failures, "wrong account password")
                     }
-                    other => warn!(peer = %self.peer, account = %name, ?other, "wrong account password"),
+                    other => {
+                        warn!(peer = %self.peer, account = %name, ?other, "wrong account password")
+                    }
                 }
                 Err(ProtocolError::AuthFailed)
             }
@@ -279,7 +294,9 @@ impl Session {
             }
             _ => {}
         }
-        let own = nick.as_ref().is_none_or(|nick| nick.key() == actor.nick.key());
+        let own = nick
+            .as_ref()
+            .is_none_or(|nick| nick.key() == actor.nick.key());
         if !own && !actor.operator {
             return Err(ProtocolError::NotPermitted(
                 "only server operators may register another nick".into(),
@@ -310,7 +327,11 @@ impl Session {
 
     /// The logged-in account's record, if `password` is its password (the
     /// connection stays either way: `auth_failed` without `bye`).
-    async fn verify_own(&self, account: &Nick, password: String) -> Result<AccountRecord, ProtocolError> {
+    async fn verify_own(
+        &self,
+        account: &Nick,
+        password: String,
+    ) -> Result<AccountRecord, ProtocolError> {
         let record = self
             .shared
             .registry

@@ -37,8 +37,8 @@ use crate::protocol::frames::{
     self, AdvertisedLimits, ByeReason, Empty, Event, Frame, HelloOk, HistoryOk, Message, MessageOk,
     NickOk, RoomOk, RoomsOk, TopicOk, WhoDetailOk, WhoOk,
 };
-use crate::protocol::names::{Nick, RoomName};
 use crate::protocol::moderation::Extended;
+use crate::protocol::names::{Nick, RoomName};
 use crate::protocol::request::{
     parse_line, Envelope, HistoryPage, RateClass, Request, RequestId, Target,
 };
@@ -518,7 +518,9 @@ impl Session {
                 action,
             } => {
                 let joined = self.joined(&room)?.clone();
-                joined.rules().may_post(self.actor(&client).who(), room.as_str())?;
+                joined
+                    .rules()
+                    .may_post(self.actor(&client).who(), room.as_str())?;
                 let change = Change::Message {
                     from: client.nick(),
                     text,
@@ -698,17 +700,18 @@ impl Session {
                 end: Some(End::bye(ByeReason::ServerFull)),
             });
         }
-        let client = match self
-            .shared
-            .hub
-            .register(nick.clone(), account.clone(), self.outbox.clone())
-        {
-            Ok(client) => client,
-            Err(error) => {
-                self.ticket.unregister();
-                return Err(error);
-            }
-        };
+        let client =
+            match self
+                .shared
+                .hub
+                .register(nick.clone(), account.clone(), self.outbox.clone())
+            {
+                Ok(client) => client,
+                Err(error) => {
+                    self.ticket.unregister();
+                    return Err(error);
+                }
+            };
         info!(peer = %self.peer, %nick, ?account, client = ?client_name, "registered");
         self.client = Some(client);
         let limits = &settings.limits;

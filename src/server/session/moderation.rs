@@ -88,7 +88,7 @@ impl Session {
             },
         };
         let flags = matches!(kind, ModKind::Flags(_));
-        let log = format!("{kind:?}");
+        let log = kind.describe();
         let change = Change::Moderation {
             by: actor.nick.clone(),
             kind,
@@ -196,7 +196,11 @@ impl Session {
                 }
                 ModKind::Role { account, role }
             }
-            ModRequest::Kick { nick, reason, room: name } => {
+            ModRequest::Kick {
+                nick,
+                reason,
+                room: name,
+            } => {
                 require(mine, Role::Op, "kicking")?;
                 let target = self.find_user(&nick)?;
                 if !room.has_member(&target) {
@@ -218,7 +222,8 @@ impl Session {
                 ..
             } => {
                 require(mine, Role::Op, "banning")?;
-                let (shown, sanction) = self.sanction(actor, mine, room, subject, reason, duration)?;
+                let (shown, sanction) =
+                    self.sanction(actor, mine, room, subject, reason, duration)?;
                 room_for_one_more(room.rules().record().map(|r| &r.bans), &shown, "bans")?;
                 ModKind::Ban { shown, sanction }
             }
@@ -229,7 +234,8 @@ impl Session {
                 ..
             } => {
                 require(mine, Role::Op, "muting")?;
-                let (shown, sanction) = self.sanction(actor, mine, room, subject, reason, duration)?;
+                let (shown, sanction) =
+                    self.sanction(actor, mine, room, subject, reason, duration)?;
                 room_for_one_more(room.rules().record().map(|r| &r.mutes), &shown, "mutes")?;
                 ModKind::Mute { shown, sanction }
             }
@@ -237,10 +243,11 @@ impl Session {
                 require(mine, Role::Op, "unbanning")?;
                 let shown = self.shown(subject)?;
                 let target = shown.target();
-                let banned = room
-                    .rules()
-                    .record()
-                    .is_some_and(|r| r.bans.iter().any(|b| b.target == target && b.active(now_ms())));
+                let banned = room.rules().record().is_some_and(|r| {
+                    r.bans
+                        .iter()
+                        .any(|b| b.target == target && b.active(now_ms()))
+                });
                 if !banned {
                     return Ok(None);
                 }
@@ -250,10 +257,11 @@ impl Session {
                 require(mine, Role::Op, "unmuting")?;
                 let shown = self.shown(subject)?;
                 let target = shown.target();
-                let muted = room
-                    .rules()
-                    .record()
-                    .is_some_and(|r| r.mutes.iter().any(|m| m.target == target && m.active(now_ms())));
+                let muted = room.rules().record().is_some_and(|r| {
+                    r.mutes
+                        .iter()
+                        .any(|m| m.target == target && m.active(now_ms()))
+                });
                 if !muted {
                     return Ok(None);
                 }
@@ -278,7 +286,11 @@ impl Session {
         let shown = self.shown(subject)?;
         if let Shown::Account(account) = &shown {
             let theirs = level(room.rules().role_of(Some(account.as_str())));
-            let operator = self.shared.settings().accounts.is_operator(account.as_str());
+            let operator = self
+                .shared
+                .settings()
+                .accounts
+                .is_operator(account.as_str());
             if !actor.operator && (theirs >= mine || operator) {
                 return Err(ProtocolError::NotPermitted(format!(
                     "{account} holds a role as high as yours"
@@ -322,7 +334,13 @@ impl Session {
 
     /// `actor` (at `mine`) may act on `target` only from above, unless it is
     /// a server operator.
-    fn outranks(&self, actor: &Actor, mine: u8, room: &Room, target: &Client) -> Result<(), ProtocolError> {
+    fn outranks(
+        &self,
+        actor: &Actor,
+        mine: u8,
+        room: &Room,
+        target: &Client,
+    ) -> Result<(), ProtocolError> {
         if actor.operator {
             return Ok(());
         }
@@ -354,13 +372,13 @@ impl Session {
             OperatorRequest::Kill { nick, reason } => {
                 let target = self.find_user(&nick)?;
                 let text = with_reason(format!("killed by {}", actor.nick), reason.as_deref());
-                warn!(operator = %actor.nick, target = %target.nick(), reason = ?reason, "killed");
+                warn!(operator = %actor.nick, target = %target.nick(), reason = reason.as_deref().unwrap_or(""), "killed");
                 end(&target, text);
             }
             OperatorRequest::Suspend { account, reason } => {
                 let account = self.set_suspended(&account, true).await?;
                 let text = with_reason(format!("suspended by {}", actor.nick), reason.as_deref());
-                warn!(operator = %actor.nick, %account, reason = ?reason, "account suspended");
+                warn!(operator = %actor.nick, %account, reason = reason.as_deref().unwrap_or(""), "account suspended");
                 for connection in self.shared.hub.logged_in(&account) {
                     end(&connection, text.clone());
                 }

@@ -20,6 +20,7 @@ impl Buffer {
             members: Vec::new(),
             more_before: false,
             epoch: None,
+            parted: false,
             fetching: false,
             reading_back: false,
         }

@@ -24,6 +24,7 @@ use crate::client::render::{self, clean, clean_text, rejoined, restarted};
 use crate::protocol::epoch::Epoch;
 use crate::protocol::frames::{Event, Message, RoomSummary};
 use crate::protocol::incoming::{HistoryAnswer, JoinAnswer, ServerEvent};
+use crate::protocol::moderation::MemberDetail;
 use crate::protocol::names::{Nick, RoomName};
 use crate::protocol::request::{HistoryPage, Request, Target};
 
@@ -79,6 +80,9 @@ pub struct Buffer {
     pub more_before: bool,
     /// The numbering the room's seqs belong to, when the server said.
     pub epoch: Option<Epoch>,
+    /// The user is no longer in this room (kicked, banned, or its rejoin
+    /// failed): the buffer stays, to show why, until closed or joined again.
+    pub parted: bool,
     /// A page of older messages was asked for and not answered yet.
     fetching: bool,
     /// The user is scrolling back through older pages: nothing is trimmed
@@ -136,6 +140,9 @@ pub enum Delivery {
 pub enum Connection {
     Connecting,
     Online,
+    /// Connected, but the server refused the nick until the user logs in
+    /// (`/login`) or picks another (`/nick`).
+    NeedsLogin,
     /// Dropped; the next try is `at`.
     Reconnecting {
         reason: String,
@@ -181,6 +188,8 @@ pub struct Completion {
 pub struct Buffers {
     server: String,
     me: Option<Nick>,
+    /// The account the connection is logged in to.
+    account: Option<Nick>,
     connection: Connection,
     queued: usize,
     /// The server buffer first, then rooms and private buffers as opened.
@@ -204,6 +213,7 @@ impl Buffers {
         Buffers {
             server: server.to_owned(),
             me: None,
+            account: None,
             connection: Connection::Connecting,
             queued: 0,
             buffers: vec![Buffer::new(BufferKey::Server, server.to_owned())],
@@ -216,6 +226,11 @@ impl Buffers {
     /// The user's nick, once registered.
     pub fn me(&self) -> Option<&Nick> {
         self.me.as_ref()
+    }
+
+    /// The account the connection is logged in to, as the server said.
+    pub fn account(&self) -> Option<&Nick> {
+        self.account.as_ref()
     }
 
     /// The server's name, as [`Buffers::new`] was given it.
@@ -305,6 +320,10 @@ impl Buffers {
     /// Closes a buffer, or says what that takes.
     pub fn close(&mut self, index: usize) -> Close {
         match self.buffers.get(index).map(|buffer| &buffer.key) {
+            Some(BufferKey::Room(_)) if self.buffers[index].parted => {
+                self.remove(index);
+                Close::Closed
+            }
             Some(BufferKey::Room(room)) => Close::Leave(room.clone()),
             Some(BufferKey::Private(_)) => {
                 self.remove(index);
@@ -385,6 +404,21 @@ impl Buffers {
                 self.notice(SERVER, format!("reconnected as {}", clean(nick.as_str())));
                 self.online(nick);
             }
+            Update::LoggedIn(account) => {
+                if account != self.account {
+                    if account.is_some() || self.account.is_some() {
+                        self.notice(SERVER, render::logged_in(account.as_ref()));
+                    }
+                    self.account = account;
+                }
+            }
+            Update::NeedsLogin { nick, refusal } => {
+                self.connection = Connection::NeedsLogin;
+                let text = render::needs_login(&nick, refusal.as_deref());
+                self.add(self.focused, LineKind::Error(text));
+            }
+            Update::Removed { room, .. } => return self.removed(&room),
+            Update::Done(done) => self.notice_here(render::done(&done)),
             Update::Reconnecting { reason, delay } => self.reconnecting(&reason, delay, now),
             Update::Queued(count) => self.queued = count,
             Update::Joined { answer, current } => self.joined(answer, current),
@@ -505,6 +539,7 @@ impl Buffers {
             }
         };
         let buffer = &mut self.buffers[index];
+        buffer.parted = false;
         buffer.topic = answer.topic;
         buffer.set_members(answer.members);
         self.adopt_epoch(index, answer.epoch);
@@ -554,6 +589,14 @@ impl Buffers {
                         buffer.remove_member(nick);
                     });
                 }
+            }
+            // An invitation is the user's own news, wherever it is from: in
+            // the server buffer, counted like a private message.
+            ServerEvent::Known(Event::Invite { .. }) => {
+                let mut line = self.event_line(event);
+                line.mention = true;
+                self.arrive(SERVER, line, true);
+                return true;
             }
             ServerEvent::Known(_) | ServerEvent::Unknown(_) => {}
         }
@@ -720,17 +763,31 @@ impl Buffers {
         }
     }
 
-    fn who(&mut self, room: &RoomName, members: Vec<Nick>) {
-        let names: Vec<String> = members.iter().map(|nick| clean(nick.as_str())).collect();
-        let text = format!(
-            "#{}: {} member{}: {}",
-            clean(room.as_str()),
-            names.len(),
-            if names.len() == 1 { "" } else { "s" },
-            names.join(", ")
-        );
-        self.with_room(room, |buffer| buffer.set_members(members));
+    fn who(&mut self, room: &RoomName, members: Vec<MemberDetail>) {
+        let text = render::who(room, &members);
+        let nicks = members.into_iter().map(|member| member.nick).collect();
+        self.with_room(room, |buffer| buffer.set_members(nicks));
         self.notice_here(text);
+    }
+
+    /// The user is out of a room: its buffer stays, says so, and counts as
+    /// a mention while it is not looked at; whether to ring.
+    fn removed(&mut self, room: &RoomName) -> bool {
+        let Some(index) = self.room_index(room) else {
+            return false;
+        };
+        let focused = index == self.focused;
+        let buffer = &mut self.buffers[index];
+        buffer.parted = true;
+        buffer.members.clear();
+        if !focused {
+            buffer.unread += 1;
+            buffer.mentions += 1;
+        }
+        self.typing
+            .retain(|typing| typing.buffer != BufferKey::Room(room.clone()));
+        self.notice(index, render::removed(room));
+        true
     }
 
     fn is_me(&self, nick: &Nick) -> bool {

@@ -2,6 +2,9 @@
 
 use super::*;
 use crate::client::core::rooms::{Numbering, Summary};
+use crate::client::core::update::Done;
+use crate::protocol::frames::{RoomAction, Sanction};
+use crate::protocol::moderation::Role;
 use serde_json::{Map, Value};
 
 fn nick(name: &str) -> Nick {
@@ -114,6 +117,23 @@ fn deliveries(buffer: &Buffer) -> Vec<(String, Delivery)> {
             _ => None,
         })
         .collect()
+}
+
+fn member(name: &str, role: Option<Role>) -> MemberDetail {
+    MemberDetail {
+        nick: nick(name),
+        account: role.map(|_| nick(name)),
+        role,
+    }
+}
+
+fn action(room_name: &str, seq: u64) -> RoomAction {
+    RoomAction {
+        room: room(room_name),
+        seq,
+        ts: "2026-11-21T10:05:00Z".into(),
+        by: nick("carol"),
+    }
 }
 
 fn counts(buffer: &Buffer) -> (usize, usize) {
@@ -844,7 +864,7 @@ fn answers_to_commands_are_notices_in_the_focused_buffer() {
     buffers.apply(
         Update::Who {
             room: room("random"),
-            members: vec![nick("zed"), nick("Ann")],
+            members: vec![member("zed", None), member("Ann", Some(Role::Op))],
         },
         now,
     );
@@ -882,7 +902,7 @@ fn answers_to_commands_are_notices_in_the_focused_buffer() {
     assert_eq!(
         tail,
         [
-            "#random: 2 members: zed, Ann",
+            "#random: 2 members: zed, Ann (op)",
             "#ops (2) - deploys^[[2J",
             "#general has no topic",
             "hello^G",
@@ -985,5 +1005,147 @@ fn completion_offers_the_room_first_then_every_other_nick() {
             others: vec!["dave".into(), "Zoe".into()],
             rooms: vec!["general".into(), "random".into(), "ops".into()],
         }
+    );
+}
+
+#[test]
+fn kicked_and_banned_members_leave_the_member_list() {
+    let now = Instant::now();
+    let mut buffers = session(now);
+    let kick = ServerEvent::Known(Event::Kick {
+        action: action("random", 2),
+        nick: nick("bob"),
+        reason: Some("spam".into()),
+    });
+    live(&mut buffers, kick, now);
+    let ban = ServerEvent::Known(Event::Ban(Sanction {
+        action: action("random", 3),
+        account: Some(nick("CAROL")),
+        nick: None,
+        reason: None,
+        until: None,
+    }));
+    live(&mut buffers, ban, now);
+    let random = &buffers.buffers()[index(&buffers, BufferKey::Room(room("random")))];
+    let members: Vec<&str> = random.members.iter().map(Nick::as_str).collect();
+    assert_eq!(members, ["Ann"]);
+    assert_eq!(
+        seqs(random),
+        [1, 2, 3],
+        "the events are room lines with seqs"
+    );
+    assert!(!random.parted);
+    // Events are not messages: nothing unread.
+    assert_eq!(counts(random), (0, 0));
+}
+
+#[test]
+fn a_room_the_user_was_put_out_of_keeps_its_buffer_until_closed() {
+    let now = Instant::now();
+    let mut buffers = session(now);
+    let random = index(&buffers, BufferKey::Room(room("random")));
+    let kick = ServerEvent::Known(Event::Kick {
+        action: action("random", 2),
+        nick: nick("Ann"),
+        reason: Some("flood".into()),
+    });
+    live(&mut buffers, kick, now);
+    let effects = buffers.apply(
+        Update::Removed {
+            room: room("random"),
+            current: Some(room("general")),
+        },
+        now,
+    );
+    assert!(effects.bell);
+    let buffer = &buffers.buffers()[random];
+    assert!(buffer.parted && buffer.members.is_empty());
+    assert_eq!(counts(buffer), (1, 1), "it counts as a mention until seen");
+    assert_eq!(
+        texts(buffer).last().unwrap(),
+        "you are no longer in #random (/join random to try again)"
+    );
+    // Joining again makes it a room like any other.
+    buffers.apply(
+        Update::Joined {
+            answer: answer("random", Vec::new(), false),
+            current: false,
+        },
+        now,
+    );
+    assert!(!buffers.buffers()[random].parted);
+    buffers.apply(
+        Update::Removed {
+            room: room("random"),
+            current: None,
+        },
+        now,
+    );
+    // Closing it leaves nothing: the buffer just goes.
+    assert_eq!(buffers.close(random), Close::Closed);
+    assert!(buffers.position(&BufferKey::Room(room("random"))).is_none());
+}
+
+#[test]
+fn an_invite_lands_in_the_server_buffer_as_news_for_the_user() {
+    let now = Instant::now();
+    let mut buffers = session(now);
+    let invite = ServerEvent::Known(Event::Invite {
+        room: room("general"),
+        by: nick("carol"),
+        ts: "2026-11-21T10:06:00Z".into(),
+    });
+    assert!(live(&mut buffers, invite.clone(), now).bell);
+    let server = &buffers.buffers()[SERVER];
+    assert_eq!(server.lines.back().unwrap().kind, LineKind::Event(invite));
+    assert_eq!(counts(server), (1, 1));
+    let general = &buffers.buffers()[index(&buffers, BufferKey::Room(room("general")))];
+    assert!(!matches!(
+        general.lines.back().unwrap().kind,
+        LineKind::Event(_)
+    ));
+}
+
+#[test]
+fn the_account_and_a_needed_login_show_in_the_session_state() {
+    let now = Instant::now();
+    let mut buffers = Buffers::new("chat.example");
+    buffers.apply(
+        Update::NeedsLogin {
+            nick: nick("Ann"),
+            refusal: None,
+        },
+        now,
+    );
+    assert_eq!(buffers.connection(), &Connection::NeedsLogin);
+    assert_eq!(
+        texts(&buffers.buffers()[SERVER]),
+        ["nick Ann is registered: /login PASSWORD, or /nick OTHER"]
+    );
+    buffers.apply(
+        Update::Connected {
+            server: "chat.example".into(),
+            version: "0.1.0".into(),
+            nick: nick("Ann"),
+            motd: None,
+        },
+        now,
+    );
+    buffers.apply(Update::LoggedIn(Some(nick("Ann"))), now);
+    assert_eq!(buffers.connection(), &Connection::Online);
+    assert_eq!(buffers.account(), Some(&nick("Ann")));
+    // A reconnect that logs in to the same account says nothing new.
+    buffers.apply(Update::LoggedIn(Some(nick("Ann"))), now);
+    buffers.apply(Update::Done(Done::AccountDropped(nick("Ann"))), now);
+    buffers.apply(Update::LoggedIn(None), now);
+    assert_eq!(buffers.account(), None);
+    let server = texts(&buffers.buffers()[SERVER]);
+    assert_eq!(
+        server[server.len() - 3..],
+        [
+            "logged in as Ann",
+            "dropped the account Ann (you keep the nick)",
+            "not logged in to an account",
+        ]
     );
 }
