@@ -1208,3 +1208,40 @@ async fn moderation_survives_a_restart_with_the_log_on() {
     );
     server.shutdown().await;
 }
+
+/// A logged room nobody is in leaves memory (set aside in the store); it has no
+/// moderation (that would have kept it in memory), and `who` with `detail` and a
+/// `flags` read answer for it as for any room: nobody there, every flag off.
+#[tokio::test]
+async fn a_logged_room_nobody_is_in_reads_as_empty_and_unflagged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = TestServer::start(&logged_config(&tmp.path().join("logs"))).await;
+    let mut alice = registered(&server, "alice").await;
+    alice.join("quiet").await;
+    alice.say("quiet", "anyone?").await;
+    let left = alice
+        .request(json!({"type": "leave", "room": "quiet", "id": 1}))
+        .await;
+    assert_frame(&left, json!({"type": "ok", "id": 1, "room": "quiet"}));
+    let who = alice
+        .request(json!({"type": "who", "room": "quiet", "detail": true, "id": 2}))
+        .await;
+    assert_frame(
+        &who,
+        json!({"type": "ok", "id": 2, "room": "quiet", "members": []}),
+    );
+    let flags = alice
+        .request(json!({"type": "flags", "room": "quiet", "id": 3}))
+        .await;
+    assert_frame(
+        &flags,
+        json!({"type": "ok", "id": 3, "room": "quiet", "flags": {
+            "invite_only": false, "moderated": false, "topic_lock": false, "accounts_only": false
+        }}),
+    );
+    let missing = alice
+        .request(json!({"type": "who", "room": "nowhere", "detail": true, "id": 4}))
+        .await;
+    assert_error(&missing, "no_such_room", Some(json!(4)));
+    server.shutdown().await;
+}

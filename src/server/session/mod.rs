@@ -648,8 +648,15 @@ impl Session {
             Request::Who { room, detail } => {
                 let no_such_room = || ProtocolError::NoSuchRoom(room.to_string());
                 if detail {
-                    let found = hub.find_room(&room).ok_or_else(no_such_room)?;
-                    let members = found.member_details();
+                    let members = match hub.find_room(&room) {
+                        Some(found) => found.member_details(),
+                        // A logged room nobody is in, set aside in the store
+                        // (so without moderation: that keeps a room in memory).
+                        None => {
+                            hub.members(&room).ok_or_else(no_such_room)?;
+                            Vec::new()
+                        }
+                    };
                     return Reply::ok(id, WhoDetailOk { room, members });
                 }
                 let members = hub.members(&room).ok_or_else(no_such_room)?;

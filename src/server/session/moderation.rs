@@ -36,6 +36,23 @@ impl Session {
     ) -> Result<Reply, ProtocolError> {
         let actor = self.actor(client);
         let name = request.room().clone();
+        if let ModRequest::Flags { changes, .. } = &request {
+            let aside = self.shared.hub.find_room(&name).is_none()
+                && self.shared.hub.members(&name).is_some();
+            if changes.is_empty() && aside {
+                // A logged room nobody is in has no moderation (that would
+                // have kept it in memory): its flags are all off.
+                return Reply::ok(
+                    id,
+                    FlagsOk {
+                        room: name,
+                        flags: Default::default(),
+                        seq: None,
+                        ts: None,
+                    },
+                );
+            }
+        }
         let room = self.room_for(&actor, &request)?;
         let kind = match request {
             ModRequest::Flags { changes, .. } => {
