@@ -189,6 +189,10 @@ pub enum ProtocolError {
     TooManyConnections { max: usize },
     #[error("too many failed passwords from your address; try again in {wait_secs}s")]
     AuthThrottled { wait_secs: u64 },
+    /// `auth_throttled` for an account that is waiting after failed passwords
+    /// (1.2), wherever they came from.
+    #[error("too many failed passwords for this account; try again in {wait_secs}s")]
+    AccountThrottled { wait_secs: u64 },
     #[error("nick {0} is a registered account; log in with its password or choose another nick")]
     NickRegistered(String),
     #[error("{0}")]
@@ -238,7 +242,9 @@ impl ProtocolError {
             ProtocolError::Unavailable(_) => ErrorCode::Unavailable,
             ProtocolError::EpochChanged { .. } => ErrorCode::EpochChanged,
             ProtocolError::TooManyConnections { .. } => ErrorCode::TooManyConnections,
-            ProtocolError::AuthThrottled { .. } => ErrorCode::AuthThrottled,
+            ProtocolError::AuthThrottled { .. } | ProtocolError::AccountThrottled { .. } => {
+                ErrorCode::AuthThrottled
+            }
             ProtocolError::NickRegistered(_) => ErrorCode::NickRegistered,
             ProtocolError::NeedsAccount(_) => ErrorCode::NeedsAccount,
             ProtocolError::NotPermitted(_) => ErrorCode::NotPermitted,

@@ -45,6 +45,12 @@ impl Actor {
     }
 }
 
+/// Which back-off refused a password unchecked.
+enum Waiting {
+    Address,
+    Account,
+}
+
 /// The accounts store failed: the request cannot be answered for now.
 fn store_failed(e: RegistryError) -> ProtocolError {
     error!("accounts store: {e}");
@@ -140,13 +146,13 @@ impl Session {
             .shared
             .auth_backoff
             .begin(address, now)
-            .map_err(|refused| self.throttled(refused, name))?;
+            .map_err(|refused| self.throttled(refused, name, Waiting::Address))?;
         let by_account = match self.shared.account_backoff.begin(name.key(), now) {
             Ok(trial) => trial,
             Err(refused) => {
                 // No password was checked: the address's attempt is taken back.
                 by_address.accepted();
-                return Err(self.throttled(refused, name));
+                return Err(self.throttled(refused, name, Waiting::Account));
             }
         };
         let verified = match &record {
@@ -192,14 +198,22 @@ impl Session {
     }
 
     /// `auth_throttled` for an attempt during a back-off.
-    fn throttled(&self, refused: Attempt, name: &Nick) -> ProtocolError {
+    fn throttled(&self, refused: Attempt, name: &Nick, waiting: Waiting) -> ProtocolError {
         let wait = match refused {
             Attempt::Throttled { wait, .. } => wait,
             _ => std::time::Duration::from_secs(1),
         };
-        warn!(peer = %self.peer, account = %name, "account password not checked: waiting after failed ones");
-        ProtocolError::AuthThrottled {
-            wait_secs: wait.as_millis().div_ceil(1000) as u64,
+        // Rounded up: a client that waits as told is not refused again.
+        let wait_secs = wait.as_millis().div_ceil(1000) as u64;
+        match waiting {
+            Waiting::Address => {
+                warn!(peer = %self.peer, account = %name, "account password not checked: the address is waiting after failed ones");
+                ProtocolError::AuthThrottled { wait_secs }
+            }
+            Waiting::Account => {
+                warn!(peer = %self.peer, account = %name, "account password not checked: the account is waiting after failed ones");
+                ProtocolError::AccountThrottled { wait_secs }
+            }
         }
     }
 

@@ -454,7 +454,10 @@ impl Session {
                     ProtocolError::AuthFailed if registering => {
                         Some(End::bye(ByeReason::AuthFailed))
                     }
-                    ProtocolError::AuthThrottled { .. } if registering => {
+                    ProtocolError::AuthThrottled { .. }
+                    | ProtocolError::AccountThrottled { .. }
+                        if registering =>
+                    {
                         Some(End::bye(ByeReason::AuthThrottled))
                     }
                     _ => None,
