@@ -1,14 +1,21 @@
-// loadgen.mjs: the one load generator of the side-by-side benchmark in
-// benches/compare/ (confab vs InspIRCd vs a Socket.IO chat server). The same Node
-// process, with the same scheduling and the same checks, drives all three servers,
-// so the client side is identical; only the wire protocol differs.
+// loadgen.mjs: the first load generator of the side-by-side benchmark in
+// benches/compare/ (confab vs InspIRCd vs a Socket.IO chat server), and the printer
+// of its tables. The same Node process, with the same scheduling and the same
+// checks, drives every server, so the client side is identical; only the wire
+// protocol differs. run.sh now drives the servers with loadgen-rs/ (the same
+// scenarios, checks and result records, without a single event loop's ceiling of
+// about 100,000 deliveries/s); `run.sh --loadgen node` still runs this one.
 //
-// Normally run by benches/compare/run.sh. By hand (the server must already run on
-// 127.0.0.1:PORT with process id PID):
+// By hand (the server must already run on 127.0.0.1:PORT with process id PID):
 //
-//   node loadgen.mjs --proto confab|irc|socketio --port PORT --pid PID \
+//   node loadgen.mjs --proto confab|irc|socketio --port PORT --pid PID [--tls] \
 //        --scenario fanout|idle|saturate [--out results.jsonl] [sizes...]
 //   node loadgen.mjs --table results.jsonl      print the results as Markdown tables
+//   node loadgen.mjs --summary results.jsonl    the same, TLS and plaintext side by
+//                                               side, and issue 13's targets
+//
+// --tls: TLS to the server (TLS sockets; Socket.IO over HTTPS), checking no
+// certificate (every server in the comparison has a self-signed one).
 //
 // Scenarios:
 //   fanout    paced fan-out: --members (100) clients in one room; --senders (10) of
@@ -20,8 +27,9 @@
 // Other flags: --text-bytes (100) length of each message text, --clk-tck (100)
 // the kernel's clock ticks per second (getconf CLK_TCK), --settle (2) seconds to
 // wait before the idle scenario's last memory reading, --timeout (180) hard limit
-// in seconds for the whole run, --label, --name and --run (copied into the result:
-// the server's name, the scenario's name in the tables, and the run number).
+// in seconds for the whole run, --parallel (200) connections being made at once,
+// --label, --name, --run and --note (copied into the result: the server's name, the
+// scenario's name in the tables, the run number, and what the machine was doing).
 //
 // What it measures, from outside the server: latency from the send time written
 // into each message text to its arrival (same process, same clock); deliveries/s;
@@ -40,6 +48,7 @@
 // It only ever connects to 127.0.0.1, and every wait is bounded in time.
 
 import net from 'node:net';
+import tls from 'node:tls';
 import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
@@ -63,6 +72,7 @@ function parseArgs(argv) {
 
 const args = parseArgs(process.argv.slice(2));
 const num = (key, fallback) => (args[key] === undefined ? fallback : Number(args[key]));
+const TLS = args.tls === true || args.tls === 'true';
 
 // ---------------------------------------------------------------------------
 // Small helpers
@@ -124,13 +134,15 @@ function percentile(sorted, p) {
 
 class LineConn {
   constructor(port, onLine, onClose) {
-    this.sock = net.connect({ host: HOST, port });
+    this.sock = TLS
+      ? tls.connect({ host: HOST, port, rejectUnauthorized: false })
+      : net.connect({ host: HOST, port });
     this.sock.setNoDelay(true);
     this.sock.setEncoding('utf8');
     this.rest = '';
     this.closing = false;
     this.connected = new Promise((resolve, reject) => {
-      this.sock.once('connect', resolve);
+      this.sock.once(TLS ? 'secureConnect' : 'connect', resolve);
       this.sock.once('error', reject);
     });
     this.sock.on('data', (chunk) => {
@@ -284,8 +296,9 @@ class SocketIoClient {
     // WebSocket transport straight away (no HTTP long-polling first), a connection
     // of its own per client (forceNew: no multiplexing over one Manager), and no
     // automatic reconnection, so a dropped connection is seen as a failure.
-    this.sock = ioClient(`http://${HOST}:${this.port}`, {
+    this.sock = ioClient(`${TLS ? 'https' : 'http'}://${HOST}:${this.port}`, {
       transports: ['websocket'],
+      rejectUnauthorized: false,
       forceNew: true,
       reconnection: false,
       timeout: 20000,
@@ -329,7 +342,7 @@ async function makeClient(proto, port, fail) {
 /** Connects `n` clients (nicks prefix0..), each joining roomOf(i). */
 async function connectAll(cfg, n, prefix, roomOf, fail) {
   const clients = new Array(n);
-  await pool(n, 200, async (i) => {
+  await pool(n, num('parallel', 200), async (i) => {
     const c = await makeClient(cfg.proto, cfg.port, fail);
     clients[i] = c;
     await withTimeout(c.connect(`${prefix}${i}`), 30000, `register ${prefix}${i}`);
@@ -488,6 +501,10 @@ async function fanout(cfg, paced) {
     wallS,
     sendS: (sendEndUs - t0) / 1e6,
     deliveriesPerS: delivered / wallS,
+    // As loadgen-rs records them: the rate offered, and whether it was kept up.
+    complete: delivered >= expected,
+    offeredDeliveriesPerS: paced ? expected / (perSender / rate) : null,
+    keptUp: paced ? delivered >= expected && delivered / wallS >= 0.95 * (expected / (perSender / rate)) : null,
     acceptedPerS: echo && lastAckUs ? total / ((lastAckUs - t0) / 1e6) : null,
     latencyMs: { p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted[n - 1] },
     serverCpuMsPerS: (cpu1 - cpu0) / wallS,
@@ -605,8 +622,8 @@ function printTables(file) {
       const g = (f) => rs.map(f);
       out.push(`| ${label} | ${spread(g((r) => r.deliveriesPerS), 0)} | ` +
         (sat ? `${spread(g((r) => r.acceptedPerS ?? NaN), 0)} | ` : '') +
-        `${spread(g((r) => r.latencyMs.p50), 2)} | ${spread(g((r) => r.latencyMs.p99), 1)} | ` +
-        `${spread(g((r) => r.latencyMs.max), 1)} | ${spread(g((r) => r.serverCpuMsPerS), 0)} | ` +
+        `${spread(g((r) => r.latencyMs?.p50), 2)} | ${spread(g((r) => r.latencyMs?.p99), 1)} | ` +
+        `${spread(g((r) => r.latencyMs?.max), 1)} | ${spread(g((r) => r.serverCpuMsPerS), 0)} | ` +
         `${spread(g((r) => (r.serverCpuMs * 1000) / r.delivered), 2)} | ${spread(g((r) => r.serverHwmKiB / 1024), 1)} | ` +
         `${spread(g((r) => r.loadgenCpuMsPerS), 0)} | ${spread(g((r) => r.loadgenEventLoopUtil), 2)} | ${checks(rs)} |`);
     }
@@ -622,10 +639,165 @@ function printTables(file) {
 }
 
 // ---------------------------------------------------------------------------
+// TLS and plaintext side by side, and issue 13's targets (--summary FILE)
+
+const DISPLAY = { confab: 'confab', inspircd: 'InspIRCd', irc: 'InspIRCd', ngircd: 'ngIRCd', socketio: 'Socket.IO' };
+const display = (label) => DISPLAY[label] ?? label;
+
+function printSummary(file) {
+  const rows = fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  for (const r of rows) r.transport ??= 'plain';
+  const servers = [...new Set(rows.map((r) => r.label))];
+  const transports = ['plain', 'tls'].filter((t) => rows.some((r) => r.transport === t));
+  const names = [...new Set(rows.map((r) => r.name))];
+  const of = (name, label, transport) =>
+    rows.filter((r) => r.name === name && r.label === label && r.transport === transport);
+  const checks = (rs) => {
+    const bad = rs.filter((r) => r.failures.length > 0).length;
+    return bad === 0 ? `passed ×${rs.length}` : `FAILED in ${bad} of ${rs.length}`;
+  };
+  const med = (rs, f) => median(rs.map(f));
+  const cpuPerMillion = (r) => r.serverCpuSPerMillion ?? (r.serverCpuMs / r.delivered) * 1000;
+  const T = { plain: 'plaintext', tls: 'TLS' };
+  const runs = Math.max(...rows.map((r) => r.run));
+  const out = [];
+  out.push(`Each cell: median over the runs (${runs} here; lowest–highest in brackets when more than one). ` +
+    'Server CPU is utime+stime of the server process alone, from /proc/PID/stat, over the measured window.', '');
+
+  for (const name of names) {
+    // The first record that measured something (a failed set-up has no sizes).
+    const r0 = rows.find((r) => r.name === name && (r.members ?? r.connections) !== undefined) ??
+      rows.find((r) => r.name === name);
+    if (r0.scenario === 'idle') {
+      out.push(`### ${name}: memory per idle connection`, '');
+      out.push(`${fmt(r0.connections)} registered idle connections, each in one of ${r0.rooms} rooms: growth of the ` +
+        'server\'s VmRSS from before the first connection to after the last join (and a settling pause), ' +
+        'over the count; and how fast they connected (TCP, TLS handshake, register, join; 200 at a time, ngIRCd 8: ' +
+        'its listen backlog is 10) at ' +
+        'what server CPU per connection.', '');
+      out.push('| server | ' + transports.map((t) => `${T[t]}: KiB per connection`).join(' | ') + ' | ' +
+        transports.map((t) => `${T[t]}: connects/s, server CPU ms each`).join(' | ') + ' | others, ms/s (' + transports.map((t) => T[t]).join(' / ') + ') | checks |');
+      out.push('|---|' + transports.map(() => '---|---|').join('') + '---|---|');
+      for (const label of servers) {
+        const cells = transports.map((t) => spread(of(name, label, t).map((r) => r.kibPerConnection), 1));
+        const conn = transports.map((t) => {
+          const rs = of(name, label, t);
+          return rs.length ? `${spread(rs.map((r) => r.connectsPerS), 0)}, ${spread(rs.map((r) => r.serverCpuMsPerConnect), 2)}` : 'n/a';
+        });
+        const all = transports.flatMap((t) => of(name, label, t));
+        if (all.length === 0) continue;
+        const others = transports.map((t) => spread(of(name, label, t).map((r) => r.othersCpuMsPerS), 0)).join(' / ');
+        out.push(`| ${display(label)} | ${cells.join(' | ')} | ${conn.join(' | ')} | ${others} | ${checks(all)} |`);
+      }
+      out.push('');
+      continue;
+    }
+    const paced = r0.scenario === 'fanout';
+    const msgsIn = paced ? r0.senders * r0.rate : null;
+    out.push(paced
+      ? `### ${name}: ${fmt(r0.members)} members, ${fmt(msgsIn)} messages/s in (${fmt(msgsIn * r0.members)} deliveries/s offered)`
+      : `### ${name}: ${fmt(r0.members)} members, ${r0.senders} × ${r0.perSender} messages as fast as possible`, '');
+    if (paced) {
+      out.push(`${r0.senders} of the ${r0.members} members send ${r0.rate} messages/s each for ${r0.duration} s, ` +
+        `spread evenly (${r0.textBytes} bytes of text). IRC sends no copy back to the sender, so it makes 1 delivery ` +
+        `in ${r0.members} fewer. "kept up": every delivery made, at ≥ 95% of the offered rate. Loadgen busy: the ` +
+        'share of its one core the load generator used. Others: CPU time every other process on the machine ' +
+        'took during the measurement (a build sharing the cores shows here).', '');
+    }
+    out.push('| server | transport | deliveries/s | ' + (paced ? 'kept up | ' : '') + 'latency p50, ms | p99, ms | max, ms | ' +
+      'server CPU-s per million deliveries | server CPU, ms/s | loadgen busy | others, ms/s | checks |');
+    out.push('|---|---|---|' + (paced ? '---|' : '') + '---|---|---|---|---|---|---|---|');
+    for (const label of servers) {
+      for (const t of transports) {
+        const rs = of(name, label, t);
+        if (rs.length === 0) continue;
+        const g = (f) => rs.map(f);
+        const kept = rs.filter((r) => r.keptUp).length;
+        const keptCell = kept === rs.length ? 'yes' : kept === 0 ? 'no' : `${kept} of ${rs.length}`;
+        const incomplete = rs.filter((r) => r.complete === false);
+        const delivered = incomplete.length
+          ? ` (${fmt(100 * median(incomplete.map((r) => r.delivered / r.deliveriesExpected)), 0)}% delivered in time)` : '';
+        out.push(`| ${display(label)} | ${T[t]} | ${spread(g((r) => r.deliveriesPerS), 0)} | ` +
+          (paced ? `${keptCell}${delivered} | ` : '') +
+          `${spread(g((r) => r.latencyMs?.p50), 2)} | ${spread(g((r) => r.latencyMs?.p99), 1)} | ` +
+          `${spread(g((r) => r.latencyMs?.max), 1)} | ${spread(g(cpuPerMillion), 2)} | ` +
+          `${spread(g((r) => r.serverCpuMsPerS), 0)} | ${spread(g((r) => r.loadgenEventLoopUtil), 2)} | ` +
+          `${spread(g((r) => r.othersCpuMsPerS), 0)} | ${checks(rs)} |`);
+      }
+    }
+    out.push('');
+  }
+
+  // Issue 13's targets, from the medians above.
+  if (servers.includes('confab')) {
+    const peers = servers.filter((l) => l !== 'confab');
+    const lines = [];
+    const idleName = names.find((n) => n === 'idle5k');
+    for (const [t, limit] of [['tls', 8], ['plain', 2]]) {
+      if (!idleName) break;
+      const c = med(of(idleName, 'confab', t), (r) => r.kibPerConnection);
+      if (!Number.isFinite(c)) continue;
+      const best = peers.map((l) => [l, med(of(idleName, l, t), (r) => r.kibPerConnection)]).filter(([, v]) => Number.isFinite(v))
+        .sort((a, b) => a[1] - b[1])[0];
+      lines.push(`| idle memory, ${T[t]} (5,000 in 50 rooms) | ≤ ${limit} KiB per connection | ${fmt(c, 1)} KiB | ` +
+        `${best ? `${display(best[0])} ${fmt(best[1], 1)} KiB` : 'n/a'} | ${c <= limit ? 'met' : '**not met**'} |`);
+    }
+    for (const name of ['room100', 'room500'].filter((n) => names.includes(n))) {
+      for (const t of transports) {
+        const c = med(of(name, 'confab', t), cpuPerMillion);
+        if (!Number.isFinite(c)) continue;
+        const best = peers.map((l) => [l, med(of(name, l, t), cpuPerMillion)]).filter(([, v]) => Number.isFinite(v))
+          .sort((a, b) => a[1] - b[1])[0];
+        const ratio = best ? c / best[1] : NaN;
+        lines.push(`| ${name}, ${T[t]}: CPU per delivery | ≤ ⅔ of the best peer's | ${fmt(c, 2)} CPU-s per million | ` +
+          `${best ? `${display(best[0])} ${fmt(best[1], 2)}` : 'n/a'} | ${fmt(ratio, 2)} × the best peer: ` +
+          `${ratio <= 2 / 3 ? 'met' : '**not met**'} |`);
+      }
+    }
+    if (names.includes('room500')) {
+      for (const t of transports) {
+        const rs = of('room500', 'confab', t);
+        if (rs.length === 0) continue;
+        const p99 = med(rs, (r) => r.latencyMs?.p99);
+        const kept = rs.every((r) => r.keptUp);
+        const best = peers.map((l) => [l, med(of('room500', l, t), (r) => r.latencyMs?.p99)]).filter(([, v]) => Number.isFinite(v))
+          .sort((a, b) => a[1] - b[1])[0];
+        lines.push(`| room500, ${T[t]}: p99 latency, keeping up | < 10 ms | ${fmt(p99, 1)} ms, ${kept ? 'kept up' : 'did not keep up'} | ` +
+          `${best ? `${display(best[0])} ${fmt(best[1], 1)} ms` : 'n/a'} | ${p99 < 10 && kept ? 'met' : '**not met**'} |`);
+      }
+    }
+    if (names.includes('room10')) {
+      for (const t of transports) {
+        const small = med(of('room10', 'confab', t), cpuPerMillion);
+        const large = ['room100', 'room500'].filter((n) => names.includes(n))
+          .map((n) => [n, med(of(n, 'confab', t), cpuPerMillion)]).filter(([, v]) => Number.isFinite(v));
+        if (!Number.isFinite(small) || large.length === 0) continue;
+        const worst = Math.max(...large.map(([, v]) => small / v));
+        lines.push(`| room10, ${T[t]}: CPU per delivery | ≤ 2 × the large rooms' | ${fmt(small, 2)} CPU-s per million | ` +
+          `${large.map(([n, v]) => `confab ${n} ${fmt(v, 2)}`).join(', ')} | ` +
+          `${large.map(([n, v]) => `${fmt(small / v, 1)} × ${n}`).join(', ')}: ${worst <= 2 ? 'met' : '**not met**'} |`);
+      }
+    }
+    if (lines.length) {
+      out.push('### Issue 13\'s targets', '');
+      out.push('| target | bound | confab | best peer | status |', '|---|---|---|---|---|', ...lines, '');
+    }
+  }
+  const failed = rows.filter((r) => r.failures.length > 0);
+  if (failed.length) {
+    out.push('Failed checks:');
+    for (const r of failed) out.push(`- ${display(r.label)}, ${r.name}, ${r.transport}, run ${r.run}: ${r.failures.slice(0, 3).join('; ')}`);
+    out.push('');
+  }
+  console.log(out.join('\n'));
+}
+
+// ---------------------------------------------------------------------------
 // Main
 
 async function main() {
   if (args.table) return printTables(args.table);
+  if (args.summary) return printSummary(args.summary);
 
   const cfg = {
     proto: String(args.proto),
@@ -652,8 +824,8 @@ async function main() {
   else throw new Error(`unknown --scenario ${scenario}`);
 
   const record = {
-    label: String(args.label ?? cfg.proto), proto: cfg.proto, scenario,
-    name: String(args.name ?? scenario), run: num('run', 1), ...result,
+    label: String(args.label ?? cfg.proto), proto: cfg.proto, transport: TLS ? 'tls' : 'plain', scenario,
+    name: String(args.name ?? scenario), run: num('run', 1), loadgen: 'node', note: args.note ?? null, ...result,
   };
   if (args.out) fs.appendFileSync(args.out, JSON.stringify(record) + '\n');
   // One line for people watching the run.

@@ -1,10 +1,11 @@
 // socketio-server.mjs: a minimal Socket.IO chat server, written the way a typical
 // Socket.IO chat backend is, for the side-by-side benchmark in benches/compare/.
 //
-//   node benches/compare/socketio-server.mjs --port 7700
+//   node benches/compare/socketio-server.mjs --port 7700 [--tls-cert cert.pem --tls-key key.pem]
 //
-// It listens on 127.0.0.1 only (plain HTTP/WebSocket, no TLS, like the other two
-// servers in the comparison) and prints "listening on 127.0.0.1:PORT" once ready
+// It listens on 127.0.0.1 only: plain HTTP/WebSocket, or HTTPS/WSS (node's https
+// module) with --tls-cert and --tls-key, as the other servers in the comparison
+// speak plaintext or TLS; and prints "listening on 127.0.0.1:PORT" once ready
 // (with --port 0 it picks a free port and prints that).
 //
 // Events, each answered through the client's ack callback:
@@ -19,7 +20,9 @@
 // No limits are set beyond Socket.IO's defaults, and none of its defaults throttle
 // messages: maxHttpBufferSize (1 MB) only caps the size of one packet.
 
+import fs from 'node:fs';
 import { createServer } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import { Server } from 'socket.io';
 
 function flag(name, fallback) {
@@ -28,7 +31,11 @@ function flag(name, fallback) {
 }
 
 const port = Number(flag('port', '0'));
-const httpServer = createServer();
+const tlsCert = flag('tls-cert', null);
+const tlsKey = flag('tls-key', null);
+const httpServer = tlsCert
+  ? createTlsServer({ cert: fs.readFileSync(tlsCert), key: fs.readFileSync(tlsKey) })
+  : createServer();
 const io = new Server(httpServer, {
   // A typical deployment leaves CORS open to its web origin; loopback only here.
   cors: { origin: '*' },
