@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::error::ProtocolError;
-use super::names::{check_reason, Nick, RoomName};
-use super::request::Fields;
+use super::names::{Nick, RoomName};
+use super::request::{parse_reason, Fields};
 
 /// Shortest password, in bytes.
 pub const MIN_PASSWORD_BYTES: usize = 8;
@@ -538,17 +538,6 @@ fn raw_subject<'a>(fields: &Fields<'a>) -> Result<RawSubject<'a>, ProtocolError>
         (None, None) => Err(ProtocolError::BadRequest(
             "either `account` or `nick` is required".into(),
         )),
-    }
-}
-
-/// An empty reason is no reason.
-fn parse_reason(reason: Option<&str>) -> Result<Option<String>, ProtocolError> {
-    match reason {
-        None | Some("") => Ok(None),
-        Some(reason) => {
-            check_reason(reason)?;
-            Ok(Some(reason.to_owned()))
-        }
     }
 }
 

@@ -465,8 +465,8 @@ fn parse_request(
     }
 }
 
-/// An empty reason is no reason.
-fn parse_reason(reason: Option<&str>) -> Result<Option<String>, ProtocolError> {
+/// An empty reason is no reason; any other is checked by the reason rules.
+pub fn parse_reason(reason: Option<&str>) -> Result<Option<String>, ProtocolError> {
     match reason {
         None | Some("") => Ok(None),
         Some(reason) => {

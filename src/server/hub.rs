@@ -37,6 +37,9 @@ pub struct Client {
     nick: Mutex<Nick>,
     /// The account the connection is logged in to (protocol 1.2).
     account: Mutex<Option<Nick>>,
+    /// A kick or a ban took it out of a room since its session last looked:
+    /// only then does the session ask its rooms whether it is still in them.
+    removed: AtomicBool,
     outbox: Arc<Outbox>,
 }
 
@@ -62,6 +65,22 @@ impl Client {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone()
+    }
+
+    /// Notes that a kick or a ban took the connection out of a room.
+    pub(super) fn mark_removed(&self) {
+        self.removed.store(true, Ordering::Release);
+    }
+
+    /// Whether a kick or a ban took the connection out of a room since the
+    /// last [`Client::take_removed`].
+    pub fn was_removed(&self) -> bool {
+        self.removed.load(Ordering::Acquire)
+    }
+
+    /// [`Client::was_removed`], clearing it.
+    pub fn take_removed(&self) -> bool {
+        self.removed.swap(false, Ordering::AcqRel)
     }
 
     /// Logs the connection in to `account` (or out, with `None`).
@@ -220,6 +239,7 @@ impl Hub {
             id: self.next_client_id.fetch_add(1, Ordering::Relaxed),
             nick: Mutex::new(nick),
             account: Mutex::new(account),
+            removed: AtomicBool::new(false),
             outbox,
         });
         directory.nicks.insert(key, client.clone());

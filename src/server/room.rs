@@ -414,7 +414,13 @@ impl RoomState {
     /// Takes out every member `leaves` picks (kicked, banned); no `leave`
     /// event: the moderation event already told everyone.
     pub(super) fn remove_where(&mut self, mut leaves: impl FnMut(&Client) -> bool) {
-        self.members.retain(|member| !leaves(member));
+        self.members.retain(|member| {
+            let removed = leaves(member);
+            if removed {
+                member.mark_removed();
+            }
+            !removed
+        });
     }
 
     /// Applies a stored moderation event: it takes its seq and a place in

@@ -17,8 +17,8 @@ use crate::protocol::moderation::{
     check_password, AccountRequest, Extended, FlagChanges, ModRequest, OperatorRequest, Role,
     SanctionKind, Subject,
 };
-use crate::protocol::names::{check_reason, Nick, RoomName};
-use crate::protocol::request::Request;
+use crate::protocol::names::{Nick, RoomName};
+use crate::protocol::request::{parse_reason, Request};
 
 use super::{current, no_room, one_word, room_name, Action, Context};
 
@@ -287,13 +287,7 @@ fn duration(word: &str) -> Result<Option<u64>, String> {
 }
 
 fn moderation_reason(reason: &str) -> Result<Option<String>, String> {
-    match reason {
-        "" => Ok(None),
-        reason => {
-            check_reason(reason).map_err(|e| e.to_string())?;
-            Ok(Some(reason.to_owned()))
-        }
-    }
+    parse_reason(Some(reason)).map_err(|e| e.to_string())
 }
 
 /// `+i -m +topic_lock …`: each flag set (`+`) or cleared (`-`), by its short

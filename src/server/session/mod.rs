@@ -900,12 +900,13 @@ impl Session {
     }
 
     /// A room this connection is in. A kick or a ban takes a member out from
-    /// outside its session, so the room has the last word.
+    /// outside its session: once one has, the room has the last word (only
+    /// then, so a message does not take the room's lock twice).
     fn joined(&self, room: &RoomName) -> Result<&Arc<Room>, ProtocolError> {
         let not_in_room = || ProtocolError::NotInRoom(room.to_string());
         let joined = self.rooms.get(room).ok_or_else(not_in_room)?;
         match &self.client {
-            Some(client) if joined.has_member(client) => Ok(joined),
+            Some(client) if !client.was_removed() || joined.has_member(client) => Ok(joined),
             _ => Err(not_in_room()),
         }
     }
@@ -913,7 +914,9 @@ impl Session {
     /// Forgets the rooms a kick or a ban took this connection out of.
     fn forget_removed(&mut self) {
         if let Some(client) = &self.client {
-            self.rooms.retain(|_, room| room.has_member(client));
+            if client.take_removed() {
+                self.rooms.retain(|_, room| room.has_member(client));
+            }
         }
     }
 
