@@ -59,6 +59,9 @@
 # event loop, which saturates near 100,000 deliveries/s and so cannot measure the
 # room500 scenario (docs/BENCHMARKS.md).
 #
+# CONFAB_BENCH_LIMITS='write_coalesce = "20ms"' adds lines to the [limits] table of
+# confab's configuration (to measure a setting other than the default).
+#
 # Every server it starts is stopped on exit (trap). It never talks to anything but
 # 127.0.0.1, and every wait is bounded. Exit status: 0 when every run passed its
 # checks, 1 otherwise.
@@ -282,6 +285,7 @@ rate_burst = 1000000
 rate_per_second = 1000000.0
 outbound_queue_bytes = 16777216
 outbound_queue_max_bytes = 67108864
+${CONFAB_BENCH_LIMITS:-}
 EOF
   ${PIN_SERVER[@]+"${PIN_SERVER[@]}"} "$CONFAB" server --config "$dir/confab.toml" </dev/null >"$TMP/confab.log" 2>&1 &
   SERVER_PID=$!

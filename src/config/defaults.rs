@@ -77,6 +77,7 @@ impl Default for Limits {
             ping_interval: Duration::from_secs(60),
             idle_timeout: Duration::from_secs(180),
             write_timeout: Duration::from_secs(30),
+            write_coalesce: Duration::from_millis(5),
         }
     }
 }

@@ -329,7 +329,7 @@ mod tests {
             ]
         );
         assert_eq!(struct_fields::<FileTls>(), ["cert", "key"]);
-        assert_eq!(struct_fields::<Limits>().len(), 25);
+        assert_eq!(struct_fields::<Limits>().len(), 26);
     }
 
     #[test]
@@ -342,7 +342,7 @@ mod tests {
     fn every_key_has_a_table_and_a_reload_marker() {
         let keys = config_keys();
         let dotted: Vec<String> = keys.iter().map(ToString::to_string).collect();
-        assert_eq!(dotted.len(), 49, "{dotted:?}");
+        assert_eq!(dotted.len(), 50, "{dotted:?}");
         let mut unique = dotted.clone();
         unique.sort();
         unique.dedup();

@@ -272,4 +272,8 @@ pub struct Limits {
     /// Time one write to a client may take.
     #[serde(deserialize_with = "duration::deserialize")]
     pub write_timeout: Duration,
+    /// Frames for a client queued within this time after a write to it wait
+    /// and go out together in its next write (0: every frame at once).
+    #[serde(deserialize_with = "duration::deserialize")]
+    pub write_coalesce: Duration,
 }

@@ -69,6 +69,7 @@ registration_timeout = "20s"
 ping_interval = "30s"
 idle_timeout = "2m"
 write_timeout = "15s"
+write_coalesce = "2ms"
 
 [[room]]
 name = "#General"
@@ -214,6 +215,7 @@ fn a_full_config_parses_into_its_values() {
             ping_interval: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(120),
             write_timeout: Duration::from_secs(15),
+            write_coalesce: Duration::from_millis(2),
         }
     );
     let rooms: Vec<(&str, &str)> = s
@@ -257,7 +259,7 @@ fn config_keys_are_exactly_the_keys_of_the_full_example() {
     let mut listed: Vec<String> = config_keys().iter().map(ToString::to_string).collect();
     listed.sort();
     assert_eq!(found, listed);
-    assert_eq!(listed.len(), 49);
+    assert_eq!(listed.len(), 50);
 }
 
 #[test]
@@ -369,6 +371,7 @@ fn limits_must_be_sane() {
         ("idle_timeout = \"60s\"", "limits.idle_timeout"),
         ("idle_timeout = \"0s\"", "limits.idle_timeout"),
         ("write_timeout = \"0s\"", "limits.write_timeout"),
+        ("write_coalesce = \"2s\"", "limits.write_coalesce"),
     ];
     for (line, key) in cases {
         let err = error(&format!("[limits]\n{line}\n"));
@@ -377,7 +380,7 @@ fn limits_must_be_sane() {
             "{line}: {err}"
         );
     }
-    assert_eq!(cases.len(), 24);
+    assert_eq!(cases.len(), 25);
 }
 
 #[test]

@@ -16,6 +16,9 @@ use super::settings::{
     WebSettings,
 };
 use super::MAX_SERVER_NAME_BYTES;
+
+/// The longest `limits.write_coalesce` allowed.
+const MAX_WRITE_COALESCE: Duration = Duration::from_secs(1);
 use crate::protocol::names::{check_text, check_topic, Nick, RoomName};
 
 /// A line must at least hold a `hello` with a long nick and password, or a
@@ -229,6 +232,18 @@ fn check_timeouts(l: &Limits, c: &Checker) -> Result<(), ConfigError> {
     ];
     for (key, value) in timeouts {
         c.positive(key, value)?;
+    }
+    // Coalescing delays frames by up to this much: beyond a second it would be a
+    // lag users notice, not a way to make fewer writes.
+    if l.write_coalesce > MAX_WRITE_COALESCE {
+        return Err(c.invalid(
+            "limits.write_coalesce",
+            format!(
+                "{} is longer than the most allowed, {}",
+                humantime::format_duration(l.write_coalesce),
+                humantime::format_duration(MAX_WRITE_COALESCE)
+            ),
+        ));
     }
     // The server pings after `ping_interval` of silence; an idle timeout no longer
     // than that would cut the client before it ever saw the ping.

@@ -1,7 +1,8 @@
 //! Accepting connections: admission (see `admission.rs`: which sockets are
-//! taken on, and in which pool they count), the TLS handshake (inside the
-//! connection's own task, under the handshake timeout, so a slow handshake never
-//! holds up the accept loop), and handing the stream to a session.
+//! taken on, and in which pool they count), the TLS handshake (in a task of its
+//! own, under the handshake timeout, so a slow handshake never holds up the
+//! accept loop), and starting the session in a task of its own, which holds
+//! only what lives as long as the connection.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -49,7 +50,18 @@ pub(super) async fn accept_loop(
                 let Some(ticket) = endpoint.shared.admission.admit(peer.ip()) else {
                     continue;
                 };
-                tracker.spawn(connection(stream, peer, endpoint.clone(), ticket));
+                // Chat frames are small and latency matters; the writer already
+                // batches.
+                if let Err(e) = stream.set_nodelay(true) {
+                    debug!(%peer, "could not set TCP_NODELAY: {e}");
+                }
+                match endpoint.tls {
+                    true => {
+                        let handshake = handshake(stream, peer, endpoint.clone(), ticket, &tracker);
+                        tracker.spawn(handshake);
+                    }
+                    false => spawn_serve(stream, peer, &endpoint, ticket, &tracker),
+                }
             }
             Err(e) => {
                 warn!("accept failed: {e}; retrying in {pause:?}");
@@ -63,63 +75,54 @@ pub(super) async fn accept_loop(
     }
 }
 
-async fn connection(stream: TcpStream, peer: SocketAddr, endpoint: Endpoint, ticket: Ticket) {
-    // Chat frames are small and latency matters; the writer already batches.
-    if let Err(e) = stream.set_nodelay(true) {
-        debug!(%peer, "could not set TCP_NODELAY: {e}");
-    }
-    let Endpoint {
-        shared,
-        tls,
-        web,
-        sessions_stop,
-    } = endpoint;
-    match tls {
-        false => serve(stream, peer, shared, sessions_stop, ticket, web).await,
-        true => {
-            // The certificate in force now: a reload swaps it for the
-            // connections that come after, never under a handshake.
-            let acceptor = shared.certificate().acceptor;
-            let timeout = shared.settings().limits.handshake_timeout;
-            // Boxed: a handshake's state (rustls's whole connection) is
-            // large and over in a moment; inline, the connection's task
-            // would keep room for it for the connection's whole life.
-            let handshake = Box::pin(tokio::time::timeout(timeout, acceptor.accept(stream)));
-            let outcome = tokio::select! {
-                () = sessions_stop.cancelled() => return,
-                outcome = handshake => outcome,
-            };
-            match outcome {
-                // Boxed: a TLS stream holds rustls's connection state, kilobytes
-                // that every future it passed through by value would keep room
-                // for; behind a box they are a pointer.
-                Ok(Ok(stream)) => {
-                    let stream = Box::new(stream);
-                    serve(stream, peer, shared, sessions_stop, ticket, web).await
-                }
-                Ok(Err(e)) => debug!(%peer, "TLS handshake failed: {e}"),
-                Err(_) => debug!(%peer, "TLS handshake timed out"),
-            }
+/// The TLS handshake, in a task of its own under the handshake timeout; the
+/// session then runs in a task of its own too, so that it keeps no room for
+/// the handshake's state (rustls's whole connection, the acceptor's future).
+fn handshake(
+    stream: TcpStream,
+    peer: SocketAddr,
+    endpoint: Endpoint,
+    ticket: Ticket,
+    tracker: &TaskTracker,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let tracker = tracker.clone();
+    async move {
+        // The certificate in force now: a reload swaps it for the
+        // connections that come after, never under a handshake.
+        let acceptor = endpoint.shared.certificate().acceptor;
+        let timeout = endpoint.shared.settings().limits.handshake_timeout;
+        let handshake = tokio::time::timeout(timeout, acceptor.accept(stream));
+        let outcome = tokio::select! {
+            () = endpoint.sessions_stop.cancelled() => return,
+            outcome = handshake => outcome,
+        };
+        match outcome {
+            // Boxed: a TLS stream holds rustls's connection state, kilobytes
+            // that every future it passed through by value would keep room
+            // for; behind a box they are a pointer.
+            Ok(Ok(stream)) => spawn_serve(Box::new(stream), peer, &endpoint, ticket, &tracker),
+            Ok(Err(e)) => debug!(%peer, "TLS handshake failed: {e}"),
+            Err(_) => debug!(%peer, "TLS handshake timed out"),
         }
     }
 }
 
-/// The line protocol, or HTTP and WebSockets for a browser listener.
-async fn serve<S>(
+/// Starts the line protocol, or HTTP and WebSockets for a browser listener, as
+/// the connection's task: the task is then just that session's state, the
+/// part of a connection that lives as long as it does.
+fn spawn_serve<S>(
     stream: S,
     peer: SocketAddr,
-    shared: Arc<Shared>,
-    stop: CancellationToken,
+    endpoint: &Endpoint,
     ticket: Ticket,
-    browsers: Option<WebSettings>,
+    tracker: &TaskTracker,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
 {
-    match browsers {
-        // Boxed: the HTTP stack's state is large, and every connection task
-        // is as large as its largest branch; a line client must not carry
-        // room for a browser's.
-        Some(settings) => Box::pin(web::serve(stream, peer, shared, stop, ticket, settings)).await,
-        None => session::serve(stream, peer, shared, stop, ticket).await,
-    }
+    let shared = endpoint.shared.clone();
+    let stop = endpoint.sessions_stop.clone();
+    match endpoint.web.clone() {
+        Some(settings) => tracker.spawn(web::serve(stream, peer, shared, stop, ticket, settings)),
+        None => tracker.spawn(session::serve(stream, peer, shared, stop, ticket)),
+    };
 }

@@ -273,21 +273,13 @@ impl Outbox {
         self.drained.notify_waiters();
     }
 
-    /// Moves everything queued into `batch`; false once the outbox is closed and
+    /// Waits until frames are queued; false once the outbox is closed and
     /// empty. The writer calls it once it has written the previous batch.
-    async fn next_batch(&self, batch: &mut Vec<Frame>) -> bool {
+    async fn ready(&self) -> bool {
         loop {
             {
                 let mut state = self.lock();
                 if !state.frames.is_empty() {
-                    batch.extend(state.frames.drain(..));
-                    let was_over = state.bytes > self.bounds.soft;
-                    state.bytes = 0;
-                    state.over_soft_since = None;
-                    drop(state);
-                    if was_over {
-                        self.drained.notify_waiters();
-                    }
                     return true;
                 }
                 // Everything queued is written and the writer is idle: the
@@ -300,25 +292,70 @@ impl Outbox {
             self.wake.notified().await;
         }
     }
+
+    /// Takes everything queued. The queue's own storage goes with it, so an
+    /// idle connection keeps none.
+    fn take(&self) -> VecDeque<Frame> {
+        let mut state = self.lock();
+        let frames = std::mem::take(&mut state.frames);
+        let was_over = state.bytes > self.bounds.soft;
+        state.bytes = 0;
+        state.over_soft_since = None;
+        drop(state);
+        if was_over {
+            self.drained.notify_waiters();
+        }
+        frames
+    }
 }
 
-/// Largest write buffer kept between batches; a burst beyond it is freed after.
-const KEEP_BUFFER_BYTES: usize = 64 * 1024;
+/// How the writer paces its writes, fixed when the connection starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pacing {
+    /// Time one write may take before the client counts as a slow consumer.
+    pub write_timeout: Duration,
+    /// After a write, frames queued within this time wait for its end and go
+    /// out together in the next write (`write_coalesce`); zero writes at once.
+    pub coalesce: Duration,
+}
+
+impl Pacing {
+    /// The pacing the `[limits]` table sets.
+    pub fn from_limits(limits: &Limits) -> Pacing {
+        Pacing {
+            write_timeout: limits.write_timeout,
+            coalesce: limits.write_coalesce,
+        }
+    }
+}
 
 /// Drains `outbox` into `sink` until the outbox is closed, writing all pending
-/// frames at once so a busy room costs few TLS records and syscalls. Each write
-/// must finish within `write_timeout`. Ends by shutting the stream down (TLS
-/// close_notify, then FIN).
-pub async fn drain<W>(outbox: &Outbox, mut sink: W, write_timeout: Duration) -> io::Result<()>
+/// frames at once so a busy room costs few TLS records and syscalls. A frame
+/// queued when nothing was written for `pacing.coalesce` goes out at once; one
+/// queued sooner after a write waits until that much time has passed since it,
+/// and goes out with whatever else came meanwhile: a member of a busy room gets
+/// one write per interval instead of one per message, which is most of what a
+/// delivery costs (the send, and waking the reader at the other end). Each write
+/// must finish within `pacing.write_timeout`. Ends by shutting the stream down
+/// (TLS close_notify, then FIN).
+pub async fn drain<W>(outbox: &Outbox, mut sink: W, pacing: Pacing) -> io::Result<()>
 where
     W: AsyncWrite + Unpin,
 {
-    let mut batch = Vec::new();
-    // Grown on first use: an idle connection holds no write buffer.
-    let mut buffer = Vec::new();
-    while outbox.next_batch(&mut batch).await {
-        buffer.clear();
-        for frame in batch.drain(..) {
+    // Made for each write and dropped after it: an idle connection holds no
+    // write buffer, and a burst's large one does not outlive it.
+    let mut last_write: Option<Instant> = None;
+    while outbox.ready().await {
+        if let Some(written) = last_write {
+            let next = written + pacing.coalesce;
+            if next > Instant::now() {
+                tokio::time::sleep_until(next).await;
+            }
+        }
+        let frames = outbox.take();
+        let size = frames.iter().map(|frame| frame.get().len() + 1).sum();
+        let mut buffer = Vec::with_capacity(size);
+        for frame in frames {
             buffer.extend_from_slice(frame.get().as_bytes());
             buffer.push(b'\n');
         }
@@ -326,7 +363,7 @@ where
             sink.write_all(&buffer).await?;
             sink.flush().await
         };
-        match tokio::time::timeout(write_timeout, write).await {
+        match tokio::time::timeout(pacing.write_timeout, write).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 outbox.fail(Failure::WriteFailed);
@@ -337,11 +374,9 @@ where
                 return Err(io::Error::new(io::ErrorKind::TimedOut, "write timed out"));
             }
         }
-        if buffer.capacity() > KEEP_BUFFER_BYTES {
-            buffer = Vec::new();
-        }
+        last_write = (!pacing.coalesce.is_zero()).then(Instant::now);
     }
-    tokio::time::timeout(write_timeout, sink.shutdown())
+    tokio::time::timeout(pacing.write_timeout, sink.shutdown())
         .await
         .unwrap_or_else(|_| {
             Err(io::Error::new(
@@ -381,10 +416,106 @@ mod tests {
     /// Lets the writer take what is queued, as if it wrote it out; true when
     /// it found something.
     async fn take(outbox: &Outbox) -> bool {
-        let mut batch = Vec::new();
-        tokio::time::timeout(Duration::from_millis(10), outbox.next_batch(&mut batch))
-            .await
-            .is_ok()
+        let ready = tokio::time::timeout(Duration::from_millis(10), outbox.ready()).await;
+        if ready == Ok(true) {
+            outbox.take();
+        }
+        ready.is_ok()
+    }
+
+    /// Writes at once, as the tests of the queue's bounds expect.
+    const AT_ONCE: Pacing = Pacing {
+        write_timeout: Duration::from_secs(1),
+        coalesce: Duration::ZERO,
+    };
+
+    /// A sink that keeps each write apart, with when it was made.
+    #[derive(Default)]
+    struct Writes(Vec<(Instant, String)>);
+
+    impl AsyncWrite for Writes {
+        fn poll_write(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<io::Result<usize>> {
+            let text = String::from_utf8(buf.to_vec()).expect("frames are text");
+            self.0.push((Instant::now(), text));
+            std::task::Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn frames_queued_soon_after_a_write_go_out_together_once_the_interval_passed() {
+        let outbox = Arc::new(outbox(100, 200));
+        let pacing = Pacing {
+            write_timeout: Duration::from_secs(1),
+            coalesce: Duration::from_millis(5),
+        };
+        let writer = tokio::spawn({
+            let outbox = outbox.clone();
+            async move {
+                let mut writes = Writes::default();
+                drain(&outbox, &mut writes, pacing).await.unwrap();
+                writes.0
+            }
+        });
+        let started = Instant::now();
+        // The first frame after a quiet spell goes out at once.
+        assert!(outbox.push(&frame("a")));
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        // These come 1 and 2 ms after that write: they wait for its interval.
+        assert!(outbox.push(&frame("b")));
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        assert!(outbox.push(&frame("c")));
+        // Long after: at once again.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(outbox.push(&frame("d")));
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        outbox.close();
+        let writes = writer.await.unwrap();
+        let shown: Vec<(Duration, usize)> = writes
+            .iter()
+            .map(|(at, text)| (*at - started, text.lines().count()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                (Duration::ZERO, 1),
+                (Duration::from_millis(5), 2),
+                (Duration::from_millis(52), 1),
+            ]
+        );
+        let text: String = writes.into_iter().map(|(_, text)| text).collect();
+        assert_eq!(
+            text,
+            [frame("a"), frame("b"), frame("c"), frame("d")]
+                .iter()
+                .map(|f| format!("{}\n", f.get()))
+                .collect::<String>()
+        );
+    }
+
+    #[tokio::test]
+    async fn an_idle_writer_keeps_no_queue_storage() {
+        let outbox = outbox(100, 200);
+        assert!(outbox.push(&frame("a")));
+        assert!(take(&outbox).await);
+        assert_eq!(outbox.lock().frames.capacity(), 0);
     }
 
     #[tokio::test]
@@ -395,9 +526,7 @@ mod tests {
         outbox.close_with(frame("c"));
         assert!(!outbox.push(&frame("late")));
         let mut sink = Vec::new();
-        drain(&outbox, &mut sink, Duration::from_secs(1))
-            .await
-            .unwrap();
+        drain(&outbox, &mut sink, AT_ONCE).await.unwrap();
         let text = String::from_utf8(sink).unwrap();
         assert_eq!(
             text,
@@ -417,9 +546,7 @@ mod tests {
         assert!(!outbox.push(&one), "nothing more is accepted");
         outbox.close_with(frame("slow consumer"));
         let mut sink = Vec::new();
-        drain(&outbox, &mut sink, Duration::from_secs(1))
-            .await
-            .unwrap();
+        drain(&outbox, &mut sink, AT_ONCE).await.unwrap();
         assert_eq!(
             String::from_utf8(sink).unwrap(),
             "{\"type\":\"bye\",\"reason\":\"slow consumer\"}\n"

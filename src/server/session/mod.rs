@@ -19,14 +19,12 @@
 //! TCP rather than cut off. A private message or typing notice waits the same
 //! way for its target's queue.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use futures_util::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
-use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
@@ -48,7 +46,7 @@ use super::address::AddressKey;
 use super::admission::{Refusal, Ticket};
 use super::auth_backoff::Attempt;
 use super::hub::{Client, JoinHistory};
-use super::outbox::{self, Bounds, Failure, Outbox};
+use super::outbox::{self, Bounds, Failure, Outbox, Pacing};
 use super::page::{self, Keep};
 use super::rate::{RateLimiter, Verdict};
 use super::room::Room;
@@ -56,11 +54,12 @@ use super::sequencer::{Change, Committed, NotStored, Pending, Respond};
 use super::Shared;
 
 mod accounts;
+mod joined;
 mod moderation;
+mod reader;
 
-/// Initial read buffer: chat lines are short, and an idle connection should cost
-/// little; the buffer grows (up to one line's bound) when a client sends more.
-const READ_BUFFER_BYTES: usize = 1024;
+use joined::JoinedRooms;
+use reader::LineReader;
 
 /// `history` page size when the request names no `limit`.
 const DEFAULT_HISTORY_LIMIT: u64 = 50;
@@ -88,16 +87,16 @@ pub(super) async fn serve<S>(
     let limits = &settings.limits;
     let (reader, writer) = tokio::io::split(stream);
     let outbox = Arc::new(Outbox::new(Bounds::from_limits(limits)));
-    let write_timeout = limits.write_timeout;
+    let pacing = Pacing::from_limits(limits);
     let writer = tokio::spawn({
         let outbox = outbox.clone();
-        async move { outbox::drain(&outbox, writer, write_timeout).await }
+        async move { outbox::drain(&outbox, writer, pacing).await }
     });
     match ticket.refusal() {
         None => {
             info!(%peer, "connected");
             let codec = LineCodec::new(limits.max_line_bytes);
-            let mut lines = FramedRead::with_capacity(reader, codec, READ_BUFFER_BYTES);
+            let mut lines = LineReader::new(reader, codec);
             let mut session = Session::new(peer, shared.clone(), settings.clone(), outbox, ticket);
             let end = session.run(&mut lines, &shutdown).await;
             session.finish(&end).await;
@@ -191,7 +190,7 @@ struct Session {
     /// Set once `hello` succeeds.
     client: Option<Arc<Client>>,
     /// The rooms this connection is in.
-    rooms: BTreeMap<RoomName, Arc<Room>>,
+    rooms: JoinedRooms,
     rate: RateLimiter,
     /// `ping`s have a bucket of their own: cheap, but not free.
     ping_rate: RateLimiter,
@@ -243,7 +242,7 @@ impl Session {
             outbox,
             ticket,
             client: None,
-            rooms: BTreeMap::new(),
+            rooms: JoinedRooms::default(),
             rate,
             ping_rate,
             creations,
@@ -286,26 +285,26 @@ impl Session {
         self.outbox.push(frame);
     }
 
-    async fn run<R>(
-        &mut self,
-        lines: &mut FramedRead<R, LineCodec>,
-        shutdown: &CancellationToken,
-    ) -> End
+    async fn run<R>(&mut self, lines: &mut LineReader<R>, shutdown: &CancellationToken) -> End
     where
         R: AsyncRead + Unpin,
     {
-        let limits = self.settings.limits.clone();
+        // Only the three timings: a copy of all the limits would sit in every
+        // idle connection's task.
+        let (registration_timeout, ping_interval, idle_timeout) = {
+            let limits = &self.settings.limits;
+            (
+                limits.registration_timeout,
+                limits.ping_interval,
+                limits.idle_timeout,
+            )
+        };
         let outbox = self.outbox.clone();
-        let registration_deadline = Instant::now() + limits.registration_timeout;
+        let registration_deadline = Instant::now() + registration_timeout;
         let mut last_heard = Instant::now();
         let mut pinged = false;
         loop {
-            let quiet_deadline = last_heard
-                + if pinged {
-                    limits.idle_timeout
-                } else {
-                    limits.ping_interval
-                };
+            let quiet_deadline = last_heard + if pinged { idle_timeout } else { ping_interval };
             let deadline = match self.client {
                 None => quiet_deadline.min(registration_deadline),
                 Some(_) => quiet_deadline,
@@ -370,10 +369,10 @@ impl Session {
                     if self.client.is_none() && now >= registration_deadline {
                         return End::bye(ByeReason::RegistrationTimeout);
                     }
-                    if pinged && now >= last_heard + limits.idle_timeout {
+                    if pinged && now >= last_heard + idle_timeout {
                         return End::bye(ByeReason::IdleTimeout);
                     }
-                    if !pinged && now >= last_heard + limits.ping_interval {
+                    if !pinged && now >= last_heard + ping_interval {
                         pinged = true;
                         self.outbox.push(&Event::Ping.encode());
                     }
@@ -613,7 +612,7 @@ impl Session {
                 reserved_for_the_server(&nick, &self.shared.settings())?;
                 self.may_take_nick(&client, &nick)?;
                 let old = client.nick();
-                if hub.rename(&client, &nick, self.rooms.values())? {
+                if hub.rename(&client, &nick, self.rooms.rooms())? {
                     info!(%old, new = %nick, "nick changed");
                 }
                 Reply::ok(id, NickOk { nick })
@@ -801,7 +800,7 @@ impl Session {
     ) -> Result<Reply, ProtocolError> {
         self.forget_removed();
         let max_rooms = self.settings.limits.max_rooms;
-        let rejoin = self.rooms.contains_key(&room);
+        let rejoin = self.rooms.contains(&room);
         if !rejoin && self.rooms.len() >= max_rooms {
             return Err(ProtocolError::TooManyRooms { max: max_rooms });
         }
@@ -915,7 +914,7 @@ impl Session {
     fn forget_removed(&mut self) {
         if let Some(client) = &self.client {
             if client.take_removed() {
-                self.rooms.retain(|_, room| room.has_member(client));
+                self.rooms.retain(|room| room.has_member(client));
             }
         }
     }
@@ -935,7 +934,7 @@ impl Session {
         if let Some(client) = self.client.take() {
             self.shared
                 .hub
-                .disconnect(&client, self.rooms.values(), &end.leave_reason);
+                .disconnect(&client, self.rooms.rooms(), &end.leave_reason);
             self.rooms.clear();
             info!(peer = %self.peer, nick = %client.nick(), reason = %end.leave_reason, "disconnected");
         } else {
